@@ -1,0 +1,93 @@
+"""Object store port over an S3 client (works against AWS and the local cloud alike)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from chalicelib.errors import DependencyUnavailableError
+
+_RETRYABLE_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"}
+
+
+class ObjectNotFoundError(KeyError):
+    """The object does not exist (maybe not yet visible, maybe deleted)."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    body: bytes
+    last_modified: datetime
+    etag: str
+    version_id: str | None
+
+
+class ObjectStore(Protocol):
+    def head(self, bucket: str, key: str) -> dict[str, Any]: ...
+    def get(self, bucket: str, key: str) -> StoredObject: ...
+    def put(self, bucket: str, key: str, body: bytes, content_type: str = ...) -> None: ...
+    def get_json(self, bucket: str, key: str) -> Any | None: ...
+    def put_json(self, bucket: str, key: str, value: Any) -> None: ...
+    def delete(self, bucket: str, keys: list[str]) -> None: ...
+    def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
+
+
+def _translate(exc: Exception) -> Exception:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return ObjectNotFoundError(str(exc))
+    if code in _RETRYABLE_CODES:
+        return DependencyUnavailableError(str(exc))
+    return exc
+
+
+class S3ObjectStore:
+    """``ObjectStore`` backed by a boto3 S3 client."""
+
+    def __init__(self, client: Any) -> None:
+        self._s3 = client
+
+    def head(self, bucket: str, key: str) -> dict[str, Any]:
+        try:
+            return dict(self._s3.head_object(Bucket=bucket, Key=key))
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def get(self, bucket: str, key: str) -> StoredObject:
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return StoredObject(
+            key=key,
+            body=response["Body"].read(),
+            last_modified=response["LastModified"],
+            etag=str(response.get("ETag", "")).strip('"'),
+            version_id=response.get("VersionId"),
+        )
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+    def get_json(self, bucket: str, key: str) -> Any | None:
+        try:
+            return json.loads(self.get(bucket, key).body)
+        except ObjectNotFoundError:
+            return None
+
+    def put_json(self, bucket: str, key: str, value: Any) -> None:
+        self.put(bucket, key, json.dumps(value, default=str, sort_keys=True).encode(), "application/json")
+
+    def delete(self, bucket: str, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            self._s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys

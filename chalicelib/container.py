@@ -1,0 +1,72 @@
+"""Builds services from the settings, creating and caching boto3 clients on first use.
+
+Nothing here runs at import time, so ``chalice package`` and the tests can import ``app.py`` without
+credentials, and mocks or the local cloud's endpoint apply to every client.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from chalicelib.config import Settings, get_settings
+
+
+class Container:
+    def __init__(self, settings: Settings | None = None, session: Any | None = None) -> None:
+        self._settings = settings
+        self._session = session
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._settings or get_settings()
+
+    @cached_property
+    def session(self) -> Any:
+        if self._session is not None:
+            return self._session
+        import boto3
+
+        return boto3.session.Session(region_name=self.settings.region)
+
+    def client(self, service: str) -> Any:
+        cache: dict[str, Any] = self.__dict__.setdefault("_clients", {})
+        if service not in cache:
+            cache[service] = self.session.client(service, endpoint_url=self.settings.endpoint_url)
+        return cache[service]
+
+    @cached_property
+    def ingest_service(self) -> Any:
+        from chalicelib.adapters.events import EventBridgePublisher
+        from chalicelib.adapters.glue import GlueCatalog
+        from chalicelib.adapters.idempotency import DynamoDBRunOnce
+        from chalicelib.adapters.parquet import WranglerParquetWriter
+        from chalicelib.adapters.s3 import S3ObjectStore
+        from chalicelib.services.ingest import IngestService
+
+        s = self.settings
+        return IngestService(
+            settings=s,
+            store=S3ObjectStore(self.client("s3")),
+            writer=WranglerParquetWriter(self.session),
+            catalog=GlueCatalog(self.client("glue")),
+            publisher=EventBridgePublisher(self.client("events"), s.event_bus, s.event_source),
+            run_once=DynamoDBRunOnce(self.client("dynamodb"), s.idempotency_table),
+        )
+
+
+_container: Container | None = None
+
+
+def get_container() -> Container:
+    """The Lambda container's instance (one per cold start)."""
+    global _container  # noqa: PLW0603
+    if _container is None:
+        _container = Container()
+    return _container
+
+
+def reset_container(container: Container | None = None) -> None:
+    """Replace the cached container (tests, and the local cloud after a settings change)."""
+    global _container  # noqa: PLW0603
+    _container = container

@@ -1,0 +1,1 @@
+"""Pure domain logic: no I/O, no environment, no AWS. Tested without any cloud."""

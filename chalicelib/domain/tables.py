@@ -1,0 +1,63 @@
+"""Schemas of the lake's catalogued tables (Athena/Glue types), shared by writers and the catalog.
+
+``channel`` and ``ingest_date`` are partition columns: they live in the object path, not in the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    #: Folder under the zone's prefix that holds the table's partitions.
+    folder: str
+    columns: tuple[tuple[str, str], ...]
+    partition_keys: tuple[tuple[str, str], ...] = (("channel", "string"), ("ingest_date", "string"))
+    description: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    @property
+    def dtypes(self) -> dict[str, str]:
+        return dict(self.columns)
+
+
+REVIEWS = TableSchema(
+    name="reviews",
+    folder="reviews",
+    description="Curated customer feedback in the canonical review schema.",
+    columns=(
+        ("review_id", "string"),
+        ("product_id", "string"),
+        ("division", "string"),
+        ("department", "string"),
+        ("product_class", "string"),
+        ("age", "int"),
+        ("title", "string"),
+        ("text", "string"),
+        ("rating", "int"),
+        ("recommended", "boolean"),
+        ("sentiment", "int"),
+        ("source_key", "string"),
+        ("record_number", "int"),
+        ("ingested_at", "timestamp"),
+    ),
+)
+
+QUARANTINE = TableSchema(
+    name="quarantine",
+    folder="records",
+    description="Records kept out of the curated zone, one row each, with a machine-readable reason.",
+    columns=(
+        ("source_key", "string"),
+        ("record_number", "int"),
+        ("reason", "string"),
+        ("detail", "string"),
+        ("raw_record", "string"),
+        ("quarantined_at", "timestamp"),
+    ),
+)

@@ -1,0 +1,32 @@
+"""The one error hierarchy of ReviewSense.
+
+Retryable errors (throttling, a dependency briefly down) are separated from terminal ones (bad
+input, a missing resource). Their class names are a contract: Step Functions ``Retry``/``Catch``
+blocks match them by name, and a test checks every ``ErrorEquals`` in ``statemachines/`` exists here.
+"""
+
+from __future__ import annotations
+
+
+class ReviewSenseError(Exception):
+    """Base class of every error this application raises on purpose."""
+
+
+class RetryableError(ReviewSenseError):
+    """A transient failure: the same call may succeed later (Lambda/Step Functions retry it)."""
+
+
+class TerminalError(ReviewSenseError):
+    """A failure that retrying cannot fix."""
+
+
+class ConfigurationError(TerminalError):
+    """Settings or deployed resources do not match what the code expects."""
+
+
+class UnreadableObjectError(TerminalError):
+    """An uploaded object cannot be read at all (corrupt gzip, unsupported format, too large)."""
+
+
+class DependencyUnavailableError(RetryableError):
+    """An AWS dependency answered with throttling or a 5xx error."""

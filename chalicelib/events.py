@@ -1,0 +1,36 @@
+"""Raw Lambda event dicts -> typed inputs for the services.
+
+Kept separate from the handlers so each event shape (EventBridge S3 notifications today; SQS,
+SageMaker state changes later) is parsed, validated and tested in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chalicelib.domain.lake import SourceObject
+from chalicelib.errors import TerminalError
+
+
+class InvalidEventError(TerminalError):
+    """The event does not have the shape its source documents."""
+
+
+def source_object_from_eventbridge(event: Mapping[str, Any]) -> SourceObject:
+    """An S3 "Object Created" event delivered by EventBridge."""
+    detail = event.get("detail") or {}
+    try:
+        bucket = str(detail["bucket"]["name"])
+        obj = detail["object"]
+        key = str(obj["key"])
+    except (KeyError, TypeError) as exc:
+        raise InvalidEventError(f"not an S3 Object Created event: missing {exc}") from exc
+    size = obj.get("size")
+    return SourceObject(
+        bucket=bucket,
+        key=key,
+        etag=str(obj.get("etag") or obj.get("eTag") or ""),
+        version_id=obj.get("version-id") or None,
+        size=int(size) if size is not None else None,
+    )

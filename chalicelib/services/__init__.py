@@ -1,0 +1,1 @@
+"""Use cases: combine domain logic with the adapters (ports) they are given."""

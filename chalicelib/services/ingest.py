@@ -1,0 +1,202 @@
+"""Ingestion use case: one raw object in, curated Parquet + quarantine + catalog + an event out.
+
+Called by the ingest Lambda for every S3 "Object Created" event under ``raw/``. Safe to run any
+number of times for the same object: outputs are written at keys derived from the source object,
+outputs of an earlier version of the same key are removed, and a run-once guard skips redeliveries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from chalicelib.adapters.s3 import ObjectNotFoundError, ObjectStore, StoredObject
+from chalicelib.config import Settings
+from chalicelib.domain import lake
+from chalicelib.domain.reviews import ParseLimits, ParseResult, QuarantinedRecord, QuarantineReason, ReviewParser
+from chalicelib.domain.tables import QUARANTINE, REVIEWS, TableSchema
+
+logger = Logger(child=True)
+
+REVIEWS_INGESTED = "Reviews Ingested"
+
+
+class ParquetWriter(Protocol):
+    def write(self, uri: str, schema: TableSchema, rows: Any) -> None: ...
+
+
+class Catalog(Protocol):
+    def ensure_table(
+        self,
+        database: str,
+        table: str,
+        location: str,
+        columns: Any,
+        partition_keys: Any,
+        description: str = "",
+    ) -> None: ...
+    def ensure_partition(self, database: str, table: str, values: Any, location: str, columns: Any) -> None: ...
+
+
+class Publisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
+RunOnce = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
+
+
+@dataclass
+class IngestReport:
+    source_key: str
+    status: str  # "ingested" | "skipped"
+    channel: str = ""
+    file_format: str | None = None
+    records: int = 0
+    curated: int = 0
+    labelled: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        writer: ParquetWriter,
+        catalog: Catalog,
+        publisher: Publisher,
+        run_once: RunOnce | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._s = settings
+        self._store = store
+        self._writer = writer
+        self._catalog = catalog
+        self._publisher = publisher
+        self._run_once = run_once
+        self._clock = clock
+        self._parser = ReviewParser(ParseLimits(max_field_chars=settings.max_field_chars))
+
+    def ingest(self, source: lake.SourceObject) -> dict[str, Any]:
+        """Ingest one raw object (at most once per object version when a run-once guard is set)."""
+        if source.bucket != self._s.lake_bucket or not lake.is_raw_key(
+            lake.decode_event_key(source.key), self._s.raw_prefix
+        ):
+            return IngestReport(source.key, "skipped").as_dict()
+        if self._run_once is None:
+            return self._ingest(source)
+        return self._run_once(source.idempotency_key, lambda: self._ingest(source))
+
+    def _ingest(self, source: lake.SourceObject) -> dict[str, Any]:
+        obj = self._fetch(source)
+        channel = lake.channel_for_key(obj.key, self._s.raw_prefix)
+        landed_at = obj.last_modified.astimezone(UTC)
+        if len(obj.body) > self._s.max_object_bytes:
+            result = ParseResult(
+                quarantined=[
+                    QuarantinedRecord(
+                        obj.key,
+                        channel,
+                        0,
+                        QuarantineReason.UNREADABLE_FILE,
+                        f"object has {len(obj.body)} bytes (limit {self._s.max_object_bytes})",
+                        "",
+                        landed_at,
+                    )
+                ]
+            )
+        else:
+            result = self._parser.parse(obj.body, source_key=obj.key, channel=channel, ingested_at=landed_at)
+
+        digest = lake.source_digest(source.bucket, obj.key)
+        outputs: list[str] = []
+        for schema, prefix, rows in (
+            (REVIEWS, self._s.curated_prefix, [r.as_row() for r in result.reviews]),
+            (QUARANTINE, self._s.quarantine_prefix, [q.as_row() for q in result.quarantined]),
+        ):
+            if rows:
+                outputs.append(self._write_partition(schema, prefix, channel, landed_at, digest, rows))
+        report = IngestReport(
+            source_key=obj.key,
+            status="ingested",
+            channel=channel,
+            file_format=result.file_format.value if result.file_format else None,
+            records=result.total_records,
+            curated=len(result.reviews),
+            labelled=sum(1 for r in result.reviews if r.sentiment is not None),
+            quarantined=len(result.quarantined),
+            reasons=result.reason_counts(),
+            outputs=outputs,
+        )
+        self._replace_previous_outputs(digest, obj, report)
+        logger.info("ingested object", extra=report.as_dict())
+        self._publisher.publish(REVIEWS_INGESTED, report.as_dict())
+        return report.as_dict()
+
+    def _fetch(self, source: lake.SourceObject) -> StoredObject:
+        # EventBridge and S3 notifications may carry the key URL-encoded; try it as sent, then decoded.
+        candidates = dict.fromkeys([source.key, lake.decode_event_key(source.key)])
+        error: ObjectNotFoundError | None = None
+        for key in candidates:
+            try:
+                return self._store.get(source.bucket, key)
+            except ObjectNotFoundError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    def _write_partition(
+        self,
+        schema: TableSchema,
+        prefix: str,
+        channel: str,
+        landed_at: datetime,
+        digest: str,
+        rows: list[dict[str, Any]],
+    ) -> str:
+        key = lake.curated_key(prefix, schema.folder, channel, landed_at, digest)
+        self._writer.write(f"s3://{self._s.lake_bucket}/{key}", schema, rows)
+        table_location = f"s3://{self._s.lake_bucket}/{prefix}{schema.folder}/"
+        self._catalog.ensure_table(
+            self._s.glue_database,
+            schema.name,
+            table_location,
+            schema.columns,
+            schema.partition_keys,
+            schema.description,
+        )
+        partition = lake.partition_path(prefix, schema.folder, channel, lake.ingest_date(landed_at))
+        self._catalog.ensure_partition(
+            self._s.glue_database,
+            schema.name,
+            [channel, lake.ingest_date(landed_at)],
+            f"s3://{self._s.lake_bucket}/{partition}",
+            schema.columns,
+        )
+        return key
+
+    def _replace_previous_outputs(self, digest: str, obj: StoredObject, report: IngestReport) -> None:
+        manifest_key = lake.manifest_key(self._s.curated_prefix, digest)
+        previous = self._store.get_json(self._s.lake_bucket, manifest_key) or {}
+        stale = [k for k in previous.get("outputs", []) if k not in report.outputs]
+        if stale:
+            self._store.delete(self._s.lake_bucket, stale)
+        self._store.put_json(
+            self._s.lake_bucket,
+            manifest_key,
+            {
+                **report.as_dict(),
+                "etag": obj.etag,
+                "version_id": obj.version_id,
+                "processed_at": self._clock().isoformat(),
+            },
+        )

@@ -1,0 +1,282 @@
+"""The ``reviewsense`` command: run the local cloud, feed the lake, query it, train and evaluate.
+
+Every command talks to the local cloud by default and to AWS when given ``--stage``/``--profile``.
+Heavy modules (pandas, DuckDB, torch) are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from reviewsense import target as targets
+
+DEFAULT_DATA = Path("../shared/data/womens_clothing_ecommerce_reviews.csv.gz")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 60) -> None:
+    def cell(value: Any) -> str:
+        text = "NULL" if value is None else str(value)
+        text = text.replace("\n", " ")
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def _target(args: argparse.Namespace) -> targets.Target:
+    return targets.resolve(stage=args.stage, profile=args.profile)
+
+
+# -- local cloud -----------------------------------------------------------------------------------
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
+
+    home = targets.local_home()
+    info = targets.read_endpoint_file(home)
+    if info and targets.is_alive(str(info["endpoint"])):
+        print(f"the local cloud is already running at {info['endpoint']} (pid {info['pid']})", file=sys.stderr)
+        return 1
+    cloud = LocalCloud(
+        LocalCloudOptions(home=home, project_root=targets.project_root(), port=args.port, persist=not args.no_persist)
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    cloud.start()
+    restored = f" (state restored: {', '.join(cloud.restored)})" if cloud.restored else ""
+    print(f"ReviewSense local cloud listening on {cloud.endpoint}{restored}", flush=True)
+    print(f"  state: {home}   functions: {', '.join(sorted(cloud.runtime.functions))}", flush=True)
+    print("  Ctrl-C stops it.", flush=True)
+    try:
+        cloud.serve_forever()
+    finally:
+        print("stopping: saving state ...", file=sys.stderr, flush=True)
+        cloud.stop()
+    return 0
+
+
+def start_local_cloud_in_background(port: int, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Start ``reviewsense local up`` as a detached process and wait until it answers."""
+    home = targets.local_home()
+    home.mkdir(parents=True, exist_ok=True)
+    log = (home / "localcloud.log").open("ab")
+    subprocess.Popen(  # noqa: S603 - our own console script
+        [sys.executable, "-m", "reviewsense.cli", "local", "up", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=targets.project_root(),
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info = targets.read_endpoint_file(home)
+        if info and targets.is_alive(str(info["endpoint"])):
+            return info
+        time.sleep(0.5)
+    raise targets.LocalCloudNotRunningError(f"the local cloud did not start; see {home / 'localcloud.log'}")
+
+
+def cmd_local_status(args: argparse.Namespace) -> int:
+    info = targets.read_endpoint_file()
+    alive = bool(info and targets.is_alive(str(info["endpoint"])))
+    status = {"running": alive, **(info or {}), "home": str(targets.local_home())}
+    if args.json:
+        print(json.dumps(status))
+    elif alive and info:
+        print(f"running at {info['endpoint']} (pid {info['pid']}, since {info['started_at']})")
+        print(f"state: {status['home']}")
+    else:
+        print("not running (start it with `reviewsense local up`)")
+    return 0 if alive else 3
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    info = targets.read_endpoint_file()
+    if not info or not targets.is_alive(str(info["endpoint"])):
+        print("not running")
+        return 0
+    os.kill(int(info["pid"]), signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and targets.is_alive(str(info["endpoint"]), timeout_s=0.5):
+        time.sleep(0.3)
+    print("stopped")
+    return 0
+
+
+# -- lake --------------------------------------------------------------------------------------------
+
+
+def upload_key(path: Path, channel: str, raw_prefix: str) -> str:
+    return f"{raw_prefix}{channel}/{path.name}"
+
+
+def wait_for_ingestion(tgt: targets.Target, keys: dict[str, str], timeout_s: float) -> dict[str, dict[str, Any]]:
+    """Poll each source's manifest until it records the uploaded version (ETag)."""
+    from chalicelib.adapters.s3 import S3ObjectStore
+    from chalicelib.domain import lake
+
+    store = S3ObjectStore(tgt.client("s3"))
+    s = tgt.settings
+    done: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(done) < len(keys) and time.monotonic() < deadline:
+        for key, etag in keys.items():
+            if key in done:
+                continue
+            manifest = store.get_json(s.lake_bucket, lake.manifest_key(s.curated_prefix, lake.source_digest(s.lake_bucket, key)))
+            if manifest and manifest.get("etag") == etag:
+                done[key] = manifest
+        time.sleep(0.3)
+    return done
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    tgt = _target(args)
+    s3 = tgt.client("s3")
+    uploaded: dict[str, str] = {}
+    for raw in args.paths:
+        path = Path(raw)
+        if not path.is_file():
+            print(f"error: {path} is not a file", file=sys.stderr)
+            return 2
+        key = upload_key(path, args.channel, tgt.settings.raw_prefix)
+        with path.open("rb") as fh:
+            response = s3.put_object(Bucket=tgt.settings.lake_bucket, Key=key, Body=fh)
+        uploaded[key] = str(response["ETag"]).strip('"')
+        print(f"uploaded {path} -> s3://{tgt.settings.lake_bucket}/{key}")
+    if not args.wait:
+        return 0
+    reports = wait_for_ingestion(tgt, uploaded, args.timeout)
+    rows = [
+        (key, r.get("records"), r.get("curated"), r.get("quarantined"), json.dumps(r.get("reasons", {})))
+        for key, r in reports.items()
+    ]
+    print_table(["source_key", "records", "curated", "quarantined", "reasons"], rows)
+    missing = sorted(set(uploaded) - set(reports))
+    if missing:
+        print(f"error: not ingested within {args.timeout}s: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from reviewsense.lakequery import run_query
+
+    result = run_query(_target(args), args.sql)
+    if args.json:
+        for record in result.records():
+            print(json.dumps(record, default=_json_default))
+    else:
+        print_table(result.columns, result.rows)
+    return 0
+
+
+# -- demo ----------------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from reviewsense.demo import run_demo
+
+    return run_demo(data=Path(args.data), port=args.port, timeout_s=args.timeout)
+
+
+# -- model -----------------------------------------------------------------------------------------
+
+
+def cmd_training(module: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        importlib.import_module(module).main(args.rest)
+        return 0
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reviewsense", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--stage", default=os.environ.get("REVIEWSENSE_TARGET_STAGE", "local"),
+                        help="deployment stage from .chalice/config.json (default: local = the local cloud)")
+    common.add_argument("--profile", default=None, help="AWS profile (implies a real AWS account)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="run the local cloud")
+    local_sub = local.add_subparsers(dest="local_command", required=True)
+    up = local_sub.add_parser("up", help="start the local cloud in the foreground (Ctrl-C stops it)")
+    up.add_argument("--port", type=int, default=int(os.environ.get("REVIEWSENSE_PORT", targets.DEFAULT_PORT)))
+    up.add_argument("--no-persist", action="store_true", help="keep state in memory only")
+    up.set_defaults(func=cmd_local_up)
+    st = local_sub.add_parser("status", help="is the local cloud running, and where")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_local_status)
+    local_sub.add_parser("down", help="stop a running local cloud (its state is saved)").set_defaults(
+        func=cmd_local_down
+    )
+
+    ing = sub.add_parser("ingest", parents=[common], help="upload files into the lake's raw zone")
+    ing.add_argument("paths", nargs="+")
+    ing.add_argument("--channel", default="reviews", help="feedback channel (raw/<channel>/...)")
+    ing.add_argument("--wait", action="store_true", help="wait for the ingest function and print its report")
+    ing.add_argument("--timeout", type=float, default=300.0)
+    ing.set_defaults(func=cmd_ingest)
+
+    q = sub.add_parser("query", parents=[common], help="SQL over the curated lake (Glue database reviewsense)")
+    q.add_argument("sql")
+    q.add_argument("--json", action="store_true", help="one JSON object per row")
+    q.set_defaults(func=cmd_query)
+
+    demo = sub.add_parser("demo", help="start the local cloud if needed, ingest the dataset, summarise")
+    demo.add_argument("--data", default=os.environ.get("REVIEWSENSE_DATA", str(DEFAULT_DATA)))
+    demo.add_argument("--port", type=int, default=int(os.environ.get("REVIEWSENSE_PORT", targets.DEFAULT_PORT)))
+    demo.add_argument("--timeout", type=float, default=600.0)
+    demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("evaluate", help="evaluate a model on labelled data (`reviewsense evaluate --help`)")
+    sub.add_parser("train", help="train candidates, pick the best (`reviewsense train --help`)")
+    return parser
+
+
+TRAINING_COMMANDS = {"evaluate": "training.evaluate", "train": "training.automl"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TRAINING_COMMANDS:
+        # The training scripts own their flags (they are also SageMaker entry points).
+        return cmd_training(TRAINING_COMMANDS[argv[0]])(argparse.Namespace(rest=argv[1:]))
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except targets.LocalCloudNotRunningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The local cloud: every AWS service ReviewSense uses, on one machine, with no AWS account."""

@@ -1,0 +1,113 @@
+"""The only place where the local cloud changes moto: compute that moto stores but does not run.
+
+Two hooks, both pinned to moto 5.2.5 (``requirements-dev.txt``) and guarded by end-to-end tests:
+
+* ``LambdaFunction.invoke``: functions known to the ``LocalLambdaRuntime`` run in-process
+  (covers ``lambda.invoke`` from any client, Step Functions ``lambda:invoke`` tasks and S3 → Lambda).
+* ``Rule.send_to_targets``: EventBridge rules whose targets are Lambda functions or Step Functions
+  state machines (moto raises ``NotImplementedError`` for both) invoke the function asynchronously
+  or start an execution; every other target type keeps moto's own delivery.
+
+Handler code, adapters and state machine definitions stay exactly what runs on AWS.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from reviewsense.localcloud.runtime import FunctionError, LocalLambdaRuntime
+
+StartExecution = Callable[[str, str, dict[str, Any]], None]
+
+_installed: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def _iso_time(value: Any) -> str:
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _event_for_target(target: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    if "Input" in target:
+        loaded: dict[str, Any] = json.loads(target["Input"])
+        return loaded
+    delivered = copy.deepcopy(event)
+    delivered["time"] = _iso_time(delivered.get("time"))
+    if not delivered.get("id") or delivered["id"] == "17793124-05d4-b198-2fde-7ededc63b103":
+        delivered["id"] = str(uuid.uuid4())  # moto reuses one constant id for every S3 event
+    return delivered
+
+
+def install(runtime: LocalLambdaRuntime, start_execution: StartExecution) -> None:
+    """Patch moto (idempotent); later calls replace the runtime and the Step Functions starter."""
+    from moto.awslambda.models import LambdaFunction
+    from moto.events.models import Rule
+
+    with _lock:
+        _installed["runtime"] = runtime
+        _installed["start_execution"] = start_execution
+        if "lambda_invoke" in _installed:
+            return
+        original_invoke = LambdaFunction.invoke
+        original_send = Rule.send_to_targets
+        _installed["lambda_invoke"] = original_invoke
+        _installed["send_to_targets"] = original_send
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        rt: LocalLambdaRuntime = _installed["runtime"]
+        if not rt.knows(self.function_name):
+            return original_invoke(self, body, request_headers, response_headers)  # type: ignore[no-any-return]
+        event = json.loads(body) if body else {}
+        if request_headers.get("x-amz-invocation-type", "RequestResponse") == "Event":
+            rt.invoke_async(self.function_name, event)
+            return ""
+        try:
+            result = rt.invoke(self.function_name, event)
+        except FunctionError as err:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(err.payload, default=str).encode()
+        return json.dumps(result, default=str).encode()
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if not self.event_pattern.matches_event(original_event):
+            return
+        rt: LocalLambdaRuntime = _installed["runtime"]
+        start: StartExecution = _installed["start_execution"]
+        others = []
+        for target in self.targets:
+            arn = str(target["Arn"])
+            service = arn.split(":")[2]
+            if service == "lambda" and rt.knows(arn):
+                rt.invoke_async(arn, _event_for_target(target, original_event))
+            elif service == "states":
+                start(arn, str(target.get("RoleArn", "")), _event_for_target(target, original_event))
+            else:
+                others.append(target)
+        if others:
+            clone = copy.copy(self)
+            clone.targets = others
+            original_send(clone, original_event, transform_input)
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Restore moto's own behaviour (tests that install the extensions in-process call this)."""
+    from moto.awslambda.models import LambdaFunction
+    from moto.events.models import Rule
+
+    with _lock:
+        if "lambda_invoke" not in _installed:
+            return
+        LambdaFunction.invoke = _installed.pop("lambda_invoke")  # type: ignore[method-assign]
+        Rule.send_to_targets = _installed.pop("send_to_targets")  # type: ignore[method-assign]
+        _installed.clear()

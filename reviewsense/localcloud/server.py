@@ -1,0 +1,222 @@
+"""The local cloud: moto's server on 127.0.0.1 plus local compute, in one process.
+
+``reviewsense local up`` runs this. It starts moto's server (the AWS APIs), restores the state
+saved by the previous run, applies the ``local`` stage of ``.chalice/config.json`` to the
+environment (exactly the variables the deployed Lambdas get), provisions the app's resources,
+registers every Chalice handler with the in-process Lambda runtime and installs the moto
+extensions that make events reach them. Clients find it through ``<home>/endpoint.json``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chalicelib.config import Settings
+from reviewsense.localcloud import extensions
+from reviewsense.localcloud.provision import Provisioned, Provisioner
+from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
+from reviewsense.localcloud.state import Snapshotter, StateStore
+
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+_MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
+
+
+def stage_environment(project_root: Path, stage: str) -> dict[str, str]:
+    """The environment variables Chalice gives the functions of ``stage`` (top level, then stage)."""
+    config = json.loads((project_root / ".chalice" / "config.json").read_text())
+    env = dict(config.get("environment_variables", {}))
+    env.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
+    return {k: str(v) for k, v in env.items()}
+
+
+@dataclass(frozen=True)
+class LocalCloudOptions:
+    home: Path
+    project_root: Path
+    port: int = 4566
+    stage: str = "local"
+    region: str = "us-east-1"
+    persist: bool = True
+    retry_delays_s: tuple[float, ...] = (1.0, 2.0)
+
+
+class _DirtyTracking:
+    """WSGI middleware: any mutating request schedules a state snapshot."""
+
+    def __init__(self, app: Any, on_change: Any) -> None:
+        self._app = app
+        self._on_change = on_change
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") in _MUTATING:
+            self._on_change()
+        return self._app(environ, start_response)
+
+
+class LocalCloud:
+    def __init__(self, options: LocalCloudOptions) -> None:
+        self.options = options
+        self.endpoint = f"http://127.0.0.1:{options.port}"
+        self.state = StateStore(options.home / "state")
+        self.snapshotter = Snapshotter(self.state)
+        self.runtime = LocalLambdaRuntime(
+            log_path=options.home / "logs" / "lambda.jsonl",
+            retry_delays_s=options.retry_delays_s,
+            send_to_dlq=self._send_to_dlq,
+            after_invoke=self.snapshotter.mark_dirty,
+        )
+        self._starter = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sfn-start")
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.provisioned: Provisioned | None = None
+        self.restored: list[str] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        o = self.options
+        o.home.mkdir(parents=True, exist_ok=True)
+        env = {
+            **LOCAL_CREDENTIALS,
+            **stage_environment(o.project_root, o.stage),
+            "AWS_DEFAULT_REGION": o.region,
+            "AWS_REGION": o.region,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "MOTO_PORT": str(o.port),  # moto's Step Functions interpreter calls back on this port
+            "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+        }
+        os.environ.update(env)
+        os.environ.pop("AWS_PROFILE", None)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+        if o.persist:
+            self.restored = self.state.load()
+        self._serve()
+        self._configure_moto()
+
+        if str(o.project_root) not in sys.path:
+            sys.path.insert(0, str(o.project_root))
+        from chalicelib.config import get_settings
+        from chalicelib.container import reset_container
+
+        get_settings.cache_clear()
+        reset_container()
+        app_module = importlib.import_module("app")
+        settings = Settings.from_env()
+
+        import boto3
+
+        session = boto3.session.Session(region_name=o.region)
+        provisioner = Provisioner(session, settings, self.endpoint)
+        extensions.install(self.runtime, self._start_execution)
+        self.provisioned = provisioner.provision(app_module.app, o.project_root / "statemachines")
+        for name, arn in self.provisioned.functions.items():
+            fn = provisioner.function_name(name)
+            self.runtime.register(
+                FunctionSpec(
+                    name=fn,
+                    handler=app_module.app.handler_map[name],
+                    arn=arn,
+                    dead_letter_queue_url=self.provisioned.dead_letter_queues.get(fn),
+                )
+            )
+        if o.persist:
+            self.snapshotter.start()
+            self.state.save()
+        self._write_endpoint_file()
+
+    def stop(self) -> None:
+        self.runtime.drain(timeout_s=60)
+        self.runtime.shutdown()
+        self._starter.shutdown(wait=True)
+        if self.options.persist:
+            self.snapshotter.stop()
+        if self._server is not None:
+            self._server.shutdown()
+        extensions.uninstall()
+        endpoint_file = self.options.home / "endpoint.json"
+        if endpoint_file.exists() and json.loads(endpoint_file.read_text()).get("pid") == os.getpid():
+            endpoint_file.unlink()
+
+    def serve_forever(self) -> None:
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = _DirtyTracking(DomainDispatcherApplication(create_backend_app), self.snapshotter.mark_dirty)
+        self._server = make_server(
+            "127.0.0.1", self.options.port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
+
+    def _configure_moto(self) -> None:
+        body = json.dumps({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/config", data=body.encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own loopback server
+            response.read()
+
+    def _write_endpoint_file(self) -> None:
+        info = {
+            "endpoint": self.endpoint,
+            "port": self.options.port,
+            "pid": os.getpid(),
+            "stage": self.options.stage,
+            "region": self.options.region,
+            "started_at": datetime.now(UTC).isoformat(),
+            "functions": sorted(self.runtime.functions),
+            "restored": self.restored,
+        }
+        tmp = self.options.home / ".endpoint.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2))
+        os.replace(tmp, self.options.home / "endpoint.json")
+
+    def _send_to_dlq(self, queue_url: str, body: str) -> None:
+        import boto3
+
+        boto3.client("sqs", endpoint_url=self.endpoint, region_name=self.options.region).send_message(
+            QueueUrl=queue_url, MessageBody=body
+        )
+
+    def _start_execution(self, state_machine_arn: str, role_arn: str, event: dict[str, Any]) -> None:
+        """EventBridge → Step Functions target: start an execution named after the event id."""
+
+        def start() -> None:
+            import boto3
+
+            sfn = boto3.client("stepfunctions", endpoint_url=self.endpoint, region_name=self.options.region)
+            name = str(event.get("id") or f"event-{time.time_ns()}")[:80]
+            try:
+                sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(event))
+            except Exception as exc:
+                if "ExecutionAlreadyExists" not in str(exc):
+                    logging.getLogger(__name__).exception("could not start %s", state_machine_arn)
+
+        self._starter.submit(start)

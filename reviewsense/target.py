@@ -1,0 +1,100 @@
+"""Where a ``reviewsense`` command sends its AWS calls: the local cloud (default) or an AWS stage.
+
+The local cloud advertises itself in ``<home>/endpoint.json``; ``--stage``/``--profile`` select a
+real AWS deployment whose names come from the same ``.chalice/config.json`` stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalicelib.config import Settings
+
+DEFAULT_PORT = 4566
+
+
+class LocalCloudNotRunningError(RuntimeError):
+    """No local cloud answers at the advertised endpoint."""
+
+
+def project_root() -> Path:
+    """The checkout this package was installed from (editable installs), else the working directory."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / ".chalice" / "config.json").exists() else Path.cwd()
+
+
+def local_home() -> Path:
+    return Path(os.environ.get("REVIEWSENSE_HOME") or project_root() / ".localcloud")
+
+
+def read_endpoint_file(home: Path | None = None) -> dict[str, Any] | None:
+    path = (home or local_home()) / "endpoint.json"
+    if not path.exists():
+        return None
+    try:
+        info: dict[str, Any] = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return info
+
+
+def is_alive(endpoint: str, timeout_s: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=timeout_s) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass(frozen=True)
+class Target:
+    settings: Settings
+    session: Any
+    endpoint_url: str | None
+    stage: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.endpoint_url is not None
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+
+def stage_settings(stage: str, endpoint_url: str | None, region: str) -> Settings:
+    from reviewsense.localcloud.server import stage_environment
+
+    env = stage_environment(project_root(), stage)
+    env["AWS_REGION"] = region
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    return Settings.from_env(env)
+
+
+def resolve(stage: str = "local", profile: str | None = None, home: Path | None = None) -> Target:
+    """Build the boto3 session and settings for a command."""
+    import boto3
+
+    if stage == "local" and profile is None:
+        info = read_endpoint_file(home)
+        if info is None or not is_alive(str(info["endpoint"])):
+            raise LocalCloudNotRunningError(
+                "the local cloud is not running: start it with `reviewsense local up` (or `make demo`)"
+            )
+        endpoint = str(info["endpoint"])
+        region = str(info.get("region", "us-east-1"))
+        # botocore reads AWS_ENDPOINT_URL too: awswrangler's internal clients then reach the local cloud.
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+        )
+        return Target(stage_settings(stage, endpoint, region), session, endpoint, stage)
+    session = boto3.session.Session(profile_name=profile)
+    region = session.region_name or "us-east-1"
+    return Target(stage_settings(stage, None, region), session, None, stage)
