@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -59,10 +59,14 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     home = targets.local_home()
     info = targets.read_endpoint_file(home)
     if info and targets.is_alive(str(info["endpoint"])):
-        print(f"the local cloud is already running at {info['endpoint']} (pid {info['pid']})", file=sys.stderr)
+        print(
+            f"the local cloud is already running at {info['endpoint']} (pid {info['pid']})", file=sys.stderr
+        )
         return 1
     cloud = LocalCloud(
-        LocalCloudOptions(home=home, project_root=targets.project_root(), port=args.port, persist=not args.no_persist)
+        LocalCloudOptions(
+            home=home, project_root=targets.project_root(), port=args.port, persist=not args.no_persist
+        )
     )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     cloud.start()
@@ -83,7 +87,7 @@ def start_local_cloud_in_background(port: int, timeout_s: float = 120.0) -> dict
     home = targets.local_home()
     home.mkdir(parents=True, exist_ok=True)
     log = (home / "localcloud.log").open("ab")
-    subprocess.Popen(  # noqa: S603 - our own console script
+    subprocess.Popen(
         [sys.executable, "-m", "reviewsense.cli", "local", "up", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -134,7 +138,9 @@ def upload_key(path: Path, channel: str, raw_prefix: str) -> str:
     return f"{raw_prefix}{channel}/{path.name}"
 
 
-def wait_for_ingestion(tgt: targets.Target, keys: dict[str, str], timeout_s: float) -> dict[str, dict[str, Any]]:
+def wait_for_ingestion(
+    tgt: targets.Target, keys: dict[str, str], timeout_s: float
+) -> dict[str, dict[str, Any]]:
     """Poll each source's manifest until it records the uploaded version (ETag)."""
     from chalicelib.adapters.s3 import S3ObjectStore
     from chalicelib.domain import lake
@@ -147,7 +153,9 @@ def wait_for_ingestion(tgt: targets.Target, keys: dict[str, str], timeout_s: flo
         for key, etag in keys.items():
             if key in done:
                 continue
-            manifest = store.get_json(s.lake_bucket, lake.manifest_key(s.curated_prefix, lake.source_digest(s.lake_bucket, key)))
+            manifest = store.get_json(
+                s.lake_bucket, lake.manifest_key(s.curated_prefix, lake.source_digest(s.lake_bucket, key))
+            )
             if manifest and manifest.get("etag") == etag:
                 done[key] = manifest
         time.sleep(0.3)
@@ -207,7 +215,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- model -----------------------------------------------------------------------------------------
 
 
-def cmd_training(module: str) -> Any:
+def cmd_training(module: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         import importlib
 
@@ -220,8 +228,11 @@ def cmd_training(module: str) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reviewsense", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--stage", default=os.environ.get("REVIEWSENSE_TARGET_STAGE", "local"),
-                        help="deployment stage from .chalice/config.json (default: local = the local cloud)")
+    common.add_argument(
+        "--stage",
+        default=os.environ.get("REVIEWSENSE_TARGET_STAGE", "local"),
+        help="deployment stage from .chalice/config.json (default: local = the local cloud)",
+    )
     common.add_argument("--profile", default=None, help="AWS profile (implies a real AWS account)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -245,14 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--timeout", type=float, default=300.0)
     ing.set_defaults(func=cmd_ingest)
 
-    q = sub.add_parser("query", parents=[common], help="SQL over the curated lake (Glue database reviewsense)")
+    q = sub.add_parser(
+        "query", parents=[common], help="SQL over the curated lake (Glue database reviewsense)"
+    )
     q.add_argument("sql")
     q.add_argument("--json", action="store_true", help="one JSON object per row")
     q.set_defaults(func=cmd_query)
 
     demo = sub.add_parser("demo", help="start the local cloud if needed, ingest the dataset, summarise")
     demo.add_argument("--data", default=os.environ.get("REVIEWSENSE_DATA", str(DEFAULT_DATA)))
-    demo.add_argument("--port", type=int, default=int(os.environ.get("REVIEWSENSE_PORT", targets.DEFAULT_PORT)))
+    demo.add_argument(
+        "--port", type=int, default=int(os.environ.get("REVIEWSENSE_PORT", targets.DEFAULT_PORT))
+    )
     demo.add_argument("--timeout", type=float, default=600.0)
     demo.set_defaults(func=cmd_demo)
 
@@ -268,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in TRAINING_COMMANDS:
         # The training scripts own their flags (they are also SageMaker entry points).
-        return cmd_training(TRAINING_COMMANDS[argv[0]])(argparse.Namespace(rest=argv[1:]))
+        return int(cmd_training(TRAINING_COMMANDS[argv[0]])(argparse.Namespace(rest=argv[1:])))
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

@@ -41,7 +41,9 @@ def _section(title: str) -> None:
 
 def run_demo(data: Path, port: int, timeout_s: float) -> int:
     if not data.is_file():
-        print(f"error: dataset not found at {data} (pass --data PATH or set REVIEWSENSE_DATA)", file=sys.stderr)
+        print(
+            f"error: dataset not found at {data} (pass --data PATH or set REVIEWSENSE_DATA)", file=sys.stderr
+        )
         return 2
     info = targets.read_endpoint_file()
     if info and targets.is_alive(str(info["endpoint"])):
@@ -49,7 +51,8 @@ def run_demo(data: Path, port: int, timeout_s: float) -> int:
     else:
         print(f"starting the local cloud on port {port} ...")
         info = start_local_cloud_in_background(port)
-        print(f"local cloud running at {info['endpoint']} (pid {info['pid']}; `reviewsense local down` stops it)")
+        print(f"local cloud running at {info['endpoint']} (pid {info['pid']})")
+        print("  `reviewsense local down` stops it; the lake is kept on disk for the next start")
     tgt = targets.resolve()
     s3 = tgt.client("s3")
     uploads = [(data, "reviews")] + [(p, p.stem) for p in sorted(EXAMPLES.glob("*")) if p.is_file()]
@@ -78,5 +81,5 @@ def run_demo(data: Path, port: int, timeout_s: float) -> int:
         _section(title)
         result = run_query(tgt, sql)
         print_table(result.columns, result.rows)
-    print("\nTry: reviewsense query \"SELECT rating, count(*) FROM reviews GROUP BY rating ORDER BY rating\"")
+    print('\nTry: reviewsense query "SELECT rating, count(*) FROM reviews GROUP BY rating ORDER BY rating"')
     return 0

@@ -24,7 +24,9 @@ class QueryResult:
 
 
 def referenced_tables(sql: str, tables: list[str]) -> list[str]:
-    return [t for t in tables if re.search(rf"(?<![\w.]){re.escape(t)}(?!\w)|\.{re.escape(t)}(?!\w)", sql, re.I)]
+    return [
+        t for t in tables if re.search(rf"(?<![\w.]){re.escape(t)}(?!\w)|\.{re.escape(t)}(?!\w)", sql, re.I)
+    ]
 
 
 def _load_table(target: Target, table: str) -> Any:

@@ -46,7 +46,7 @@ def read_endpoint_file(home: Path | None = None) -> dict[str, Any] | None:
 
 def is_alive(endpoint: str, timeout_s: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=timeout_s) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=timeout_s) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False

@@ -58,7 +58,7 @@ class GlueCatalog:
         if ("table", database, table) in self._known:
             return
         self.ensure_database(database)
-        table_input = {
+        table_input: dict[str, Any] = {
             "Name": table,
             "Description": description,
             "TableType": "EXTERNAL_TABLE",
@@ -83,7 +83,12 @@ class GlueCatalog:
         self._known.add(("table", database, table))
 
     def ensure_partition(
-        self, database: str, table: str, values: Sequence[str], location: str, columns: Sequence[tuple[str, str]]
+        self,
+        database: str,
+        table: str,
+        values: Sequence[str],
+        location: str,
+        columns: Sequence[tuple[str, str]],
     ) -> None:
         marker = ("part", database, table, *values)
         if marker in self._known:
@@ -100,7 +105,9 @@ class GlueCatalog:
         self._known.add(marker)
 
     def table_location(self, database: str, table: str) -> str:
-        return str(self._glue.get_table(DatabaseName=database, Name=table)["Table"]["StorageDescriptor"]["Location"])
+        return str(
+            self._glue.get_table(DatabaseName=database, Name=table)["Table"]["StorageDescriptor"]["Location"]
+        )
 
     def list_tables(self, database: str) -> list[str]:
         names: list[str] = []

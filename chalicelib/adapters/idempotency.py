@@ -28,7 +28,9 @@ class DynamoDBRunOnce:
         persistence = DynamoDBPersistenceLayer(table_name=self._table, boto3_client=self._client)
         config = IdempotencyConfig(expires_after_seconds=self._expires)
 
-        @idempotent_function(data_keyword_argument="key", persistence_store=persistence, config=config)
+        @idempotent_function(  # type: ignore[untyped-decorator]
+            data_keyword_argument="key", persistence_store=persistence, config=config
+        )
         def run(key: str) -> dict[str, Any]:
             return work()
 

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import re
 import zlib
 from collections.abc import Iterator, Mapping
@@ -67,7 +68,16 @@ REVIEW_COLUMNS: tuple[str, ...] = (
 #: Upstream column names (normalised: lower case, non-alphanumerics as ``_``) for each canonical field.
 COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
     "review_id": (
-        "review_id", "id", "", "unnamed_0", "record_id", "feedback_id", "message_id", "chat_id", "call_id", "post_id",
+        "review_id",
+        "id",
+        "",
+        "unnamed_0",
+        "record_id",
+        "feedback_id",
+        "message_id",
+        "chat_id",
+        "call_id",
+        "post_id",
     ),
     "product_id": ("product_id", "clothing_id", "item_id", "sku"),
     "division": ("division", "division_name"),
@@ -232,7 +242,7 @@ def _parse_int(name: str, value: Any) -> int | None:
         number = float(value)
     except (TypeError, ValueError) as exc:
         raise _RecordError(QuarantineReason.INVALID_VALUE, f"{name} is not a number: {value!r}") from exc
-    if number != number or not number.is_integer():  # NaN or fractional
+    if math.isnan(number) or not number.is_integer():
         raise _RecordError(QuarantineReason.INVALID_VALUE, f"{name} is not a whole number: {value!r}")
     return int(number)
 
@@ -320,7 +330,12 @@ class ReviewParser:
         try:
             header = next(reader)
         except (StopIteration, csv.Error) as exc:
-            yield 0, None, text[:1024], _RecordError(QuarantineReason.UNPARSABLE_LINE, f"no CSV header: {exc}")
+            yield (
+                0,
+                None,
+                text[:1024],
+                _RecordError(QuarantineReason.UNPARSABLE_LINE, f"no CSV header: {exc}"),
+            )
             return
         columns = [normalise_column(h) for h in header]
         missing = self._missing_required(columns)
@@ -332,8 +347,11 @@ class ReviewParser:
                 return
             except csv.Error as exc:
                 number += 1
-                yield number, None, f"<line {reader.line_num}>", _RecordError(
-                    QuarantineReason.UNPARSABLE_LINE, f"CSV error: {exc}"
+                yield (
+                    number,
+                    None,
+                    f"<line {reader.line_num}>",
+                    _RecordError(QuarantineReason.UNPARSABLE_LINE, f"CSV error: {exc}"),
                 )
                 continue
             if not row or all(not cell.strip() for cell in row):
@@ -341,12 +359,23 @@ class ReviewParser:
             number += 1
             raw = _csv_line(row)
             if missing:
-                yield number, None, raw, _RecordError(
-                    QuarantineReason.MISSING_REQUIRED_COLUMNS, f"file has no column for {', '.join(missing)}"
+                yield (
+                    number,
+                    None,
+                    raw,
+                    _RecordError(
+                        QuarantineReason.MISSING_REQUIRED_COLUMNS,
+                        f"file has no column for {', '.join(missing)}",
+                    ),
                 )
             elif len(row) != len(columns):
-                yield number, None, raw, _RecordError(
-                    QuarantineReason.UNPARSABLE_LINE, f"expected {len(columns)} fields, found {len(row)}"
+                yield (
+                    number,
+                    None,
+                    raw,
+                    _RecordError(
+                        QuarantineReason.UNPARSABLE_LINE, f"expected {len(columns)} fields, found {len(row)}"
+                    ),
                 )
             else:
                 yield number, dict(zip(columns, row, strict=True)), raw, None
@@ -362,7 +391,12 @@ class ReviewParser:
             try:
                 obj = json.loads(line)
             except ValueError as exc:
-                yield number, None, line, _RecordError(QuarantineReason.UNPARSABLE_LINE, f"invalid JSON: {exc}")
+                yield (
+                    number,
+                    None,
+                    line,
+                    _RecordError(QuarantineReason.UNPARSABLE_LINE, f"invalid JSON: {exc}"),
+                )
                 continue
             yield self._object_record(number, obj, line)
 
@@ -381,7 +415,9 @@ class ReviewParser:
         elif isinstance(doc, list):
             items = doc
         else:
-            raise _RecordError(QuarantineReason.UNREADABLE_FILE, "JSON document is neither an object nor a list")
+            raise _RecordError(
+                QuarantineReason.UNREADABLE_FILE, "JSON document is neither an object nor a list"
+            )
         return (
             self._object_record(number, obj, json.dumps(obj, ensure_ascii=False))
             for number, obj in enumerate(items, start=1)
@@ -391,12 +427,22 @@ class ReviewParser:
         self, number: int, obj: Any, raw: str
     ) -> tuple[int, Mapping[str, Any] | None, str, _RecordError | None]:
         if not isinstance(obj, dict):
-            return number, None, raw, _RecordError(QuarantineReason.UNPARSABLE_LINE, "record is not a JSON object")
+            return (
+                number,
+                None,
+                raw,
+                _RecordError(QuarantineReason.UNPARSABLE_LINE, "record is not a JSON object"),
+            )
         record = {normalise_column(str(k)): v for k, v in obj.items()}
         missing = self._missing_required(list(record))
         if missing:
-            return number, None, raw, _RecordError(
-                QuarantineReason.MISSING_REQUIRED_COLUMNS, f"record has no field for {', '.join(missing)}"
+            return (
+                number,
+                None,
+                raw,
+                _RecordError(
+                    QuarantineReason.MISSING_REQUIRED_COLUMNS, f"record has no field for {', '.join(missing)}"
+                ),
             )
         return number, record, raw, None
 

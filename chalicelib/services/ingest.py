@@ -8,7 +8,7 @@ outputs of an earlier version of the same key are removed, and a run-once guard 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -17,7 +17,13 @@ from aws_lambda_powertools import Logger
 from chalicelib.adapters.s3 import ObjectNotFoundError, ObjectStore, StoredObject
 from chalicelib.config import Settings
 from chalicelib.domain import lake
-from chalicelib.domain.reviews import ParseLimits, ParseResult, QuarantinedRecord, QuarantineReason, ReviewParser
+from chalicelib.domain.reviews import (
+    ParseLimits,
+    ParseResult,
+    QuarantinedRecord,
+    QuarantineReason,
+    ReviewParser,
+)
 from chalicelib.domain.tables import QUARANTINE, REVIEWS, TableSchema
 
 logger = Logger(child=True)
@@ -39,7 +45,9 @@ class Catalog(Protocol):
         partition_keys: Any,
         description: str = "",
     ) -> None: ...
-    def ensure_partition(self, database: str, table: str, values: Any, location: str, columns: Any) -> None: ...
+    def ensure_partition(
+        self, database: str, table: str, values: Any, location: str, columns: Any
+    ) -> None: ...
 
 
 class Publisher(Protocol):
@@ -94,6 +102,10 @@ class IngestService:
             return IngestReport(source.key, "skipped").as_dict()
         if self._run_once is None:
             return self._ingest(source)
+        if not (source.etag or source.version_id):
+            # Without a version marker, redelivery and a re-upload would look alike: ask S3.
+            head = self._store.head(source.bucket, self._fetch_key(source))
+            source = replace(source, etag=str(head.get("ETag", "")).strip('"'))
         return self._run_once(source.idempotency_key, lambda: self._ingest(source))
 
     def _ingest(self, source: lake.SourceObject) -> dict[str, Any]:
@@ -142,17 +154,19 @@ class IngestService:
         self._publisher.publish(REVIEWS_INGESTED, report.as_dict())
         return report.as_dict()
 
+    def _fetch_key(self, source: lake.SourceObject) -> str:
+        """EventBridge and S3 notifications may carry the key URL-encoded: try it as sent, then decoded."""
+        decoded = lake.decode_event_key(source.key)
+        if decoded == source.key:
+            return source.key
+        try:
+            self._store.head(source.bucket, source.key)
+            return source.key
+        except ObjectNotFoundError:
+            return decoded
+
     def _fetch(self, source: lake.SourceObject) -> StoredObject:
-        # EventBridge and S3 notifications may carry the key URL-encoded; try it as sent, then decoded.
-        candidates = dict.fromkeys([source.key, lake.decode_event_key(source.key)])
-        error: ObjectNotFoundError | None = None
-        for key in candidates:
-            try:
-                return self._store.get(source.bucket, key)
-            except ObjectNotFoundError as exc:
-                error = exc
-        assert error is not None
-        raise error
+        return self._store.get(source.bucket, self._fetch_key(source))
 
     def _write_partition(
         self,

@@ -64,7 +64,7 @@ def install(runtime: LocalLambdaRuntime, start_execution: StartExecution) -> Non
     def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
         rt: LocalLambdaRuntime = _installed["runtime"]
         if not rt.knows(self.function_name):
-            return original_invoke(self, body, request_headers, response_headers)  # type: ignore[no-any-return]
+            return original_invoke(self, body, request_headers, response_headers)
         event = json.loads(body) if body else {}
         if request_headers.get("x-amz-invocation-type", "RequestResponse") == "Event":
             rt.invoke_async(self.function_name, event)

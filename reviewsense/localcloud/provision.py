@@ -145,9 +145,9 @@ class Provisioner:
 
     def _queue(self, name: str) -> str:
         return str(
-            self._client("sqs").create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"})[
-                "QueueUrl"
-            ]
+            self._client("sqs").create_queue(
+                QueueName=name, Attributes={"MessageRetentionPeriod": "1209600"}
+            )["QueueUrl"]
         )
 
     def _role(self) -> str:
@@ -220,4 +220,6 @@ class Provisioner:
             if machine["name"] == name:
                 sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition)
                 return str(machine["stateMachineArn"])
-        return str(sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"])
+        return str(
+            sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
+        )

@@ -10,6 +10,7 @@ retries, then land in the function's dead-letter queue with the error attached.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -111,7 +112,9 @@ class LocalLambdaRuntime:
         return self._resolve(name_or_arn) is not None
 
     def _resolve(self, name_or_arn: str) -> FunctionSpec | None:
-        name = name_or_arn.split(":function:")[-1].split(":")[0] if ":function:" in name_or_arn else name_or_arn
+        name = name_or_arn
+        if ":function:" in name_or_arn:
+            name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
         return self._functions.get(name)
 
     @property
@@ -146,10 +149,8 @@ class LocalLambdaRuntime:
             if not pending:
                 return True
             for f in pending:
-                try:
+                with contextlib.suppress(Exception):  # failures are already in the history
                     f.result(timeout=max(0.0, deadline - time.monotonic()))
-                except Exception:  # noqa: S110 - failures are already recorded in history
-                    pass
         return False
 
     @property
@@ -187,7 +188,9 @@ class LocalLambdaRuntime:
         return result
 
     def _run(self, spec: FunctionSpec, event: dict[str, Any], kind: str, attempt: int) -> tuple[bool, Any]:
-        context = LambdaContext(function_name=spec.name, invoked_function_arn=spec.arn, timeout_s=spec.timeout_s)
+        context = LambdaContext(
+            function_name=spec.name, invoked_function_arn=spec.arn, timeout_s=spec.timeout_s
+        )
         started = time.perf_counter()
         ok = True
         error: dict[str, Any] | None = None

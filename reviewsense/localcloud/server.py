@@ -29,7 +29,11 @@ from reviewsense.localcloud.provision import Provisioned, Provisioner
 from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
 from reviewsense.localcloud.state import Snapshotter, StateStore
 
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
 _MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
 
 
@@ -177,10 +181,12 @@ class LocalCloud:
     def _configure_moto(self) -> None:
         body = json.dumps({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         request = urllib.request.Request(
-            f"{self.endpoint}/moto-api/config", data=body.encode(), method="POST",
+            f"{self.endpoint}/moto-api/config",
+            data=body.encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own loopback server
+        with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
 
     def _write_endpoint_file(self) -> None:

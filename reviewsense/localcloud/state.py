@@ -19,7 +19,17 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-PERSISTED_SERVICES = ("s3", "glue", "dynamodb", "sagemaker", "stepfunctions", "sns", "events", "iam", "cloudwatch")
+PERSISTED_SERVICES = (
+    "s3",
+    "glue",
+    "dynamodb",
+    "sagemaker",
+    "stepfunctions",
+    "sns",
+    "events",
+    "iam",
+    "cloudwatch",
+)
 
 
 def _rebuild_key_store(items: list[tuple[str, list[Any]]]) -> Any:
@@ -90,7 +100,7 @@ class StateStore:
             if not path.exists():
                 continue
             try:
-                accounts = pickle.loads(path.read_bytes())  # noqa: S301 - our own file, written by save()
+                accounts = pickle.loads(path.read_bytes())
             except Exception as exc:
                 logger.warning("ignoring unreadable snapshot %s: %s", path, exc)
                 continue

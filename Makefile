@@ -1,0 +1,56 @@
+# ReviewSense: `make demo` (the main job on the local cloud) and `make test`, each from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
+
+.PHONY: install demo test check lint typecheck unit functional localcloud training test-slow \
+        local-up local-down local-status bench-ingest clean
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-training.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-training.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip freeze --exclude-editable > $(VENV)/versions.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: start the local cloud if needed, ingest the dataset, summarise the lake.
+demo: install
+	$(BIN)/reviewsense demo --data $(DATA)
+
+## Everything CI runs: lint, types, then the default test suite (slow tests excluded).
+test: install check
+	$(BIN)/python -m pytest
+
+check: lint typecheck
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit functional localcloud training: install
+	$(BIN)/python -m pytest tests/$@
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+local-up: install
+	$(BIN)/reviewsense local up
+
+local-down local-status: install
+	$(BIN)/reviewsense local $(subst local-,,$@)
+
+bench-ingest: install
+	$(BIN)/python -m reviewsense.bench_ingest --data $(DATA)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

