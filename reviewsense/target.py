@@ -44,7 +44,7 @@ def read_endpoint_file(home: Path | None = None) -> dict[str, Any] | None:
     return info
 
 
-def is_alive(endpoint: str, timeout_s: float = 2.0) -> bool:
+def is_alive(endpoint: str, timeout_s: float = 10.0) -> bool:
     try:
         with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=timeout_s) as response:
             return bool(response.status == 200)
