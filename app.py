@@ -31,3 +31,88 @@ def ingest(event: CloudWatchEvent) -> dict[str, Any]:
     logger.append_keys(source_key=source.key)
     result: dict[str, Any] = get_container().ingest_service.ingest(source)
     return result
+
+
+# -- training pipeline steps (Step Functions Lambda tasks) -------------------------------------------
+
+
+@app.lambda_function(name="pipeline_prepare")
+def pipeline_prepare(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Plan a run: names, S3 locations, the SageMaker requests and the current champion."""
+    request = {**event.get("input", {}), "execution_name": event.get("execution_name", "manual")}
+    result: dict[str, Any] = get_container().pipeline_service.prepare(request)
+    return result
+
+
+@app.lambda_function(name="pipeline_gate")
+def pipeline_gate(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Quality gate over the candidate's and the champion's evaluation on the same test split."""
+    result: dict[str, Any] = get_container().pipeline_service.gate(event["run"])
+    return result
+
+
+@app.lambda_function(name="pipeline_register")
+def pipeline_register(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Model package (Approved or Rejected) with data/code versions, hyperparameters, metrics, gate."""
+    result: dict[str, Any] = get_container().pipeline_service.register(
+        event["run"], event["gate"], event["training_job"]
+    )
+    return result
+
+
+@app.lambda_function(name="pipeline_deploy")
+def pipeline_deploy(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Roll the approved model out as the challenger variant next to the champion."""
+    result: dict[str, Any] = get_container().pipeline_service.deploy(event["run"])
+    return result
+
+
+@app.lambda_function(name="pipeline_cleanup")
+def pipeline_cleanup(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """After a failure: delete what the run created, never the serving endpoint."""
+    run = event.get("input", {}).get("run")
+    if not run:
+        return {"deleted": []}
+    result: dict[str, Any] = get_container().pipeline_service.cleanup(run)
+    return result
+
+
+# -- triggers -----------------------------------------------------------------------------------------
+
+
+@app.on_cw_event(
+    {"source": ["reviewsense.ingest"], "detail-type": ["Reviews Ingested"]}, name="retrain_on_new_data"
+)
+def retrain_on_new_data(event: CloudWatchEvent) -> dict[str, Any]:
+    """Start the pipeline once ingestion has added enough new labelled reviews."""
+    result: dict[str, Any] = get_container().pipeline_trigger.on_reviews_ingested(
+        int(event.detail.get("labelled", 0))
+    )
+    return result
+
+
+@app.schedule("rate(7 days)", name="retrain_on_schedule")
+def retrain_on_schedule(event: CloudWatchEvent) -> dict[str, Any]:
+    """Weekly retraining, one execution per scheduled hour."""
+    result: dict[str, Any] = get_container().pipeline_trigger.on_schedule(event.to_dict().get("time"))
+    return result
+
+
+# -- watchdog -----------------------------------------------------------------------------------------
+
+
+@app.on_cw_event(
+    {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Training Job State Change"]},
+    name="watchdog_on_event",
+)
+def watchdog_on_event(event: CloudWatchEvent) -> dict[str, Any]:
+    """A training job changed state: check its health now."""
+    result: dict[str, Any] = get_container().watchdog.check_job(str(event.detail["TrainingJobName"]))
+    return result
+
+
+@app.schedule("rate(2 minutes)", name="watchdog_on_schedule")
+def watchdog_on_schedule(event: CloudWatchEvent) -> list[dict[str, Any]]:
+    """Every few minutes: apply the training-health rules to every running job."""
+    result: list[dict[str, Any]] = get_container().watchdog.check_running()
+    return result

@@ -40,6 +40,33 @@ class Settings:
     query_engine: str = "duckdb"
     athena_workgroup: str = "primary"
     endpoint_url: str | None = None
+    # -- training pipeline --------------------------------------------------------------------------
+    account_id: str = "123456789012"
+    sagemaker_role_arn: str = "arn:aws:iam::123456789012:role/reviewsense-local-execution"
+    training_image: str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5-cpu-py311"
+    inference_image: str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-cpu-py311"
+    training_instance_type: str = "ml.m5.2xlarge"
+    processing_instance_type: str = "ml.m5.xlarge"
+    inference_instance_type: str = "ml.m5.large"
+    model_package_group: str = "reviewsense-sentiment"
+    endpoint_name: str = "reviewsense-local-sentiment"
+    pipeline_table: str = "reviewsense-local-pipeline"
+    pipeline_state_machine_arn: str = ""
+    code_prefix: str = "code/"
+    pipeline_prefix: str = "pipeline/"
+    #: Share of traffic a newly approved model (the challenger) gets next to the champion.
+    challenger_weight: float = 0.1
+    #: Seconds between two status polls of a SageMaker job in the state machine.
+    poll_seconds: int = 60
+    max_training_seconds: int = 3 * 3600
+    #: Start the pipeline when ingestion has added at least this many labelled reviews since the last run.
+    retrain_threshold: int = 1000
+    gate_min_macro_f1: float = 0.60
+    gate_min_negative_recall: float = 0.55
+    gate_tolerance: float = 0.01
+    #: Default hyperparameters of a pipeline run (JSON); the bounded demo budget locally.
+    training_hyperparameters: str = "{}"
+    code_version: str = "unknown"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -64,6 +91,32 @@ class Settings:
             query_engine=e.get("REVIEWSENSE_QUERY_ENGINE", cls.query_engine),
             athena_workgroup=e.get("REVIEWSENSE_ATHENA_WORKGROUP", cls.athena_workgroup),
             endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
+            account_id=e.get("REVIEWSENSE_ACCOUNT_ID", cls.account_id),
+            sagemaker_role_arn=e.get("REVIEWSENSE_SAGEMAKER_ROLE_ARN", cls.sagemaker_role_arn),
+            training_image=e.get("REVIEWSENSE_TRAINING_IMAGE", cls.training_image),
+            inference_image=e.get("REVIEWSENSE_INFERENCE_IMAGE", cls.inference_image),
+            training_instance_type=e.get("REVIEWSENSE_TRAINING_INSTANCE_TYPE", cls.training_instance_type),
+            processing_instance_type=e.get(
+                "REVIEWSENSE_PROCESSING_INSTANCE_TYPE", cls.processing_instance_type
+            ),
+            inference_instance_type=e.get("REVIEWSENSE_INFERENCE_INSTANCE_TYPE", cls.inference_instance_type),
+            model_package_group=e.get("REVIEWSENSE_MODEL_PACKAGE_GROUP", cls.model_package_group),
+            endpoint_name=e.get("REVIEWSENSE_ENDPOINT_NAME", f"{APP_NAME}-{stage}-sentiment"),
+            pipeline_table=e.get("REVIEWSENSE_PIPELINE_TABLE", f"{APP_NAME}-{stage}-pipeline"),
+            pipeline_state_machine_arn=e.get("REVIEWSENSE_PIPELINE_STATE_MACHINE_ARN", ""),
+            challenger_weight=float(e.get("REVIEWSENSE_CHALLENGER_WEIGHT", cls.challenger_weight)),
+            poll_seconds=int(e.get("REVIEWSENSE_POLL_SECONDS", cls.poll_seconds)),
+            max_training_seconds=int(e.get("REVIEWSENSE_MAX_TRAINING_SECONDS", cls.max_training_seconds)),
+            retrain_threshold=int(e.get("REVIEWSENSE_RETRAIN_THRESHOLD", cls.retrain_threshold)),
+            gate_min_macro_f1=float(e.get("REVIEWSENSE_GATE_MIN_MACRO_F1", cls.gate_min_macro_f1)),
+            gate_min_negative_recall=float(
+                e.get("REVIEWSENSE_GATE_MIN_NEGATIVE_RECALL", cls.gate_min_negative_recall)
+            ),
+            gate_tolerance=float(e.get("REVIEWSENSE_GATE_TOLERANCE", cls.gate_tolerance)),
+            training_hyperparameters=e.get(
+                "REVIEWSENSE_TRAINING_HYPERPARAMETERS", cls.training_hyperparameters
+            ),
+            code_version=e.get("REVIEWSENSE_CODE_VERSION", cls.code_version),
         )
 
 

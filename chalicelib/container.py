@@ -54,6 +54,28 @@ class Container:
             run_once=DynamoDBRunOnce(self.client("dynamodb"), s.idempotency_table),
         )
 
+    @cached_property
+    def pipeline_service(self) -> Any:
+        from chalicelib.services.pipeline import PipelineService
+
+        return PipelineService(
+            self.settings, self.client("sagemaker"), self.client("s3"), self.client("dynamodb")
+        )
+
+    @cached_property
+    def pipeline_trigger(self) -> Any:
+        from chalicelib.services.triggers import PipelineTrigger
+
+        return PipelineTrigger(self.settings, self.client("stepfunctions"), self.client("dynamodb"))
+
+    @cached_property
+    def watchdog(self) -> Any:
+        from chalicelib.services.watchdog import TrainingWatchdog
+
+        return TrainingWatchdog(
+            self.settings, self.client("sagemaker"), self.client("logs"), self.client("sns")
+        )
+
 
 _container: Container | None = None
 

@@ -123,16 +123,23 @@ class Provisioner:
 
     def _tables(self) -> None:
         ddb = self._client("dynamodb")
-        try:
-            ddb.create_table(
-                TableName=self._s.idempotency_table,
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        except Exception as exc:
-            if _code(exc) != "ResourceInUseException":
-                raise
+        for table in (self._s.idempotency_table, self._s.pipeline_table):
+            try:
+                ddb.create_table(
+                    TableName=table,
+                    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                    BillingMode="PAY_PER_REQUEST",
+                )
+            except Exception as exc:
+                if _code(exc) != "ResourceInUseException":
+                    raise
+
+    def publish_code(self, project_root: Path) -> dict[str, Any]:
+        """Upload the training code where the pipeline's SageMaker jobs read it."""
+        from reviewsense.codepublish import publish_code
+
+        return publish_code(self._client("s3"), self._s.lake_bucket, self._s.code_prefix, project_root)
 
     def _catalog(self) -> None:
         try:

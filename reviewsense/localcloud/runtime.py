@@ -89,9 +89,12 @@ class LocalLambdaRuntime:
         retry_delays_s: tuple[float, ...] = (1.0, 2.0),
         send_to_dlq: Callable[[str, str], None] | None = None,
         after_invoke: Callable[[], None] | None = None,
+        inline: bool = False,
     ) -> None:
+        """``inline=True`` runs asynchronous invocations in the caller's thread (deterministic tests)."""
         self._functions: dict[str, FunctionSpec] = {}
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="lambda")
+        self._inline = inline
         self._locks: dict[str, threading.Lock] = {}
         self._retry_delays = retry_delays_s
         self._send_to_dlq = send_to_dlq
@@ -134,6 +137,10 @@ class LocalLambdaRuntime:
     def invoke_async(self, name_or_arn: str, event: dict[str, Any]) -> Future[Any]:
         """Asynchronous (Event) invocation: retried twice, then sent to the dead-letter queue."""
         spec = self._require(name_or_arn)
+        if self._inline:
+            done: Future[Any] = Future()
+            done.set_result(self._run_with_retries(spec, event))
+            return done
         future = self._pool.submit(self._run_with_retries, spec, event)
         with self._pending_lock:
             self._pending.add(future)

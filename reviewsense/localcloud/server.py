@@ -86,15 +86,21 @@ class LocalCloud:
         self._thread: threading.Thread | None = None
         self.provisioned: Provisioned | None = None
         self.restored: list[str] = []
+        self.code: dict[str, Any] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
         o = self.options
         o.home.mkdir(parents=True, exist_ok=True)
+        from reviewsense.codepublish import code_version
+
+        # The stage's variables, unless this process was given its own value (tests, experiments).
+        for key, value in stage_environment(o.project_root, o.stage).items():
+            os.environ.setdefault(key, value)
+        os.environ["REVIEWSENSE_CODE_VERSION"] = code_version(o.project_root)
         env = {
             **LOCAL_CREDENTIALS,
-            **stage_environment(o.project_root, o.stage),
             "AWS_DEFAULT_REGION": o.region,
             "AWS_REGION": o.region,
             "AWS_ENDPOINT_URL": self.endpoint,
@@ -126,6 +132,7 @@ class LocalCloud:
         provisioner = Provisioner(session, settings, self.endpoint)
         extensions.install(self.runtime, self._start_execution)
         self.provisioned = provisioner.provision(app_module.app, o.project_root / "statemachines")
+        self.code = provisioner.publish_code(o.project_root)
         for name, arn in self.provisioned.functions.items():
             fn = provisioner.function_name(name)
             self.runtime.register(

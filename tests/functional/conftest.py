@@ -12,7 +12,9 @@ from moto import mock_aws
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.container import Container, reset_container
+from reviewsense.localcloud import extensions
 from reviewsense.localcloud.provision import Provisioner
+from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +41,13 @@ def lake(aws: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Itera
         "REVIEWSENSE_IDEMPOTENCY_TABLE": settings.idempotency_table,
     }.items():
         monkeypatch.setenv(key, value)
-    Provisioner(aws, settings, endpoint_url=None).provision(app.app, None)  # type: ignore[arg-type]
+    provisioner = Provisioner(aws, settings, endpoint_url=None)  # type: ignore[arg-type]
+    provisioned = provisioner.provision(app.app, None)
+    # EventBridge rules target our Lambdas: run them in-process, as the local cloud does.
+    runtime = LocalLambdaRuntime(retry_delays_s=(0.0, 0.0), inline=True)
+    for name, arn in provisioned.functions.items():
+        runtime.register(FunctionSpec(provisioner.function_name(name), app.app.handler_map[name], arn))
+    extensions.install(runtime, lambda *args: None)
     sqs = aws.client("sqs")
     queue_url = sqs.create_queue(QueueName="domain-events")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -51,5 +59,7 @@ def lake(aws: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Itera
     get_settings.cache_clear()
     reset_container(Container(settings, aws))
     yield aws
+    runtime.drain(timeout_s=30)
+    extensions.uninstall()
     reset_container()
     get_settings.cache_clear()

@@ -41,7 +41,12 @@ class Cloud:
         self.home = home
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
-        self.env = {**os.environ, "REVIEWSENSE_HOME": str(home), "PYTHONFAULTHANDLER": "1"}
+        self.env = {
+            **os.environ,
+            "REVIEWSENSE_HOME": str(home),
+            "PYTHONFAULTHANDLER": "1",
+            "REVIEWSENSE_RETRAIN_THRESHOLD": "1000000000",  # ingestion tests start no training run
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def up(self) -> None:

@@ -1,0 +1,203 @@
+"""Plans one run of the training pipeline: names, S3 locations and the exact SageMaker requests.
+
+The Prepare step of the state machine returns this plan, and the later states pass its parts to
+SageMaker unchanged (``"AppSpecification.$": "$.run.featurize.AppSpecification"`` ...), so what a
+run will do is visible, testable and recorded before anything starts. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+#: What train.py prints and SageMaker parses into metrics (kept equal to training/train.py by a test).
+METRIC_DEFINITIONS: list[dict[str, str]] = [
+    {"Name": "train_loss", "Regex": r"train_loss: ([-+0-9.eE]+|nan|inf)"},
+    {"Name": "grad_norm", "Regex": r"grad_norm: ([-+0-9.eE]+|nan|inf)"},
+    {"Name": "val_loss", "Regex": r"val_loss: ([-+0-9.eE]+|nan|inf)"},
+    {"Name": "val_acc", "Regex": r"val_acc: ([0-9.]+)"},
+    {"Name": "val_macro_f1", "Regex": r"val_macro_f1: ([0-9.]+)"},
+    {"Name": "test_acc", "Regex": r"test_acc: ([0-9.]+)"},
+    {"Name": "test_macro_f1", "Regex": r"test_macro_f1: ([0-9.]+)"},
+    {"Name": "samples_per_second", "Regex": r"samples_per_second: ([0-9.]+)"},
+]
+
+PROCESSING_ROOT = "/opt/ml/processing"
+_NAME = re.compile(r"[^a-zA-Z0-9-]+")
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    run_id: str
+    bucket: str
+    role_arn: str
+    training_image: str
+    processing_image: str
+    training_instance_type: str
+    processing_instance_type: str
+    max_training_seconds: int
+    poll_seconds: int
+    hyperparameters: dict[str, str]
+    featurize_args: dict[str, str]
+    champion_model_data: str | None
+    code_prefix: str = "code/"
+    pipeline_prefix: str = "pipeline/"
+    curated_prefix: str = "curated/reviews/"
+
+
+def run_id_for(execution_name: str, started_at: datetime) -> str:
+    """A short id usable in SageMaker job names (63 characters at most, letters, digits and '-')."""
+    slug = _NAME.sub("-", execution_name).strip("-").lower()[-24:].strip("-") or "run"
+    return f"{started_at:%Y%m%d-%H%M%S}-{slug}"
+
+
+def job_name(run_id: str, step: str) -> str:
+    name = _NAME.sub("-", f"rs-{run_id}-{step}").strip("-")
+    return name[-63:].lstrip("-")
+
+
+def _s3_input(name: str, uri: str, local: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+        },
+    }
+
+
+def _s3_output(name: str, local: str, uri: str) -> dict[str, Any]:
+    return {"OutputName": name, "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"}}
+
+
+def _args(options: dict[str, str]) -> list[str]:
+    out: list[str] = []
+    for key, value in options.items():
+        out += [f"--{key.replace('_', '-')}", str(value)]
+    return out
+
+
+def _processing_request(
+    p: PlanInputs,
+    name: str,
+    module: str,
+    arguments: list[str],
+    inputs: list[dict[str, Any]],
+    outputs: list[Any],
+) -> dict[str, Any]:
+    code = _s3_input("code", f"s3://{p.bucket}/{p.code_prefix}src/", f"{PROCESSING_ROOT}/code")
+    return {
+        "ProcessingJobName": name,
+        "RoleArn": p.role_arn,
+        "AppSpecification": {
+            "ImageUri": p.processing_image,
+            "ContainerEntrypoint": ["python3", "-m", module],
+            "ContainerArguments": arguments,
+        },
+        "Environment": {"PYTHONPATH": f"{PROCESSING_ROOT}/code"},
+        "ProcessingInputs": [code, *inputs],
+        "ProcessingOutputConfig": {"Outputs": outputs},
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": p.processing_instance_type,
+                "VolumeSizeInGB": 30,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": p.max_training_seconds},
+    }
+
+
+def _evaluation_request(p: PlanInputs, base: str, which: str, model_data: str) -> dict[str, Any]:
+    root = PROCESSING_ROOT
+    return _processing_request(
+        p,
+        job_name(p.run_id, f"eval-{which}"),
+        "training.evaluate",
+        [
+            "--model",
+            f"{root}/model/model.tar.gz",
+            "--data",
+            f"{root}/test",
+            "--output",
+            f"{root}/evaluation/evaluation.json",
+            "--predictions",
+            f"{root}/evaluation/predictions.parquet",
+        ],
+        [
+            _s3_input("model", model_data, f"{root}/model"),
+            _s3_input("test", f"{base}features/test/", f"{root}/test"),
+        ],
+        [_s3_output("evaluation", f"{root}/evaluation", f"{base}evaluation/{which}/")],
+    )
+
+
+def plan_run(p: PlanInputs) -> dict[str, Any]:
+    """Everything the state machine needs for one run."""
+    base = f"s3://{p.bucket}/{p.pipeline_prefix}{p.run_id}/"
+    root = PROCESSING_ROOT
+    featurize = _processing_request(
+        p,
+        job_name(p.run_id, "featurize"),
+        "training.featurize",
+        ["--input", f"{root}/input/reviews", "--output-dir", f"{root}/output", *_args(p.featurize_args)],
+        [_s3_input("reviews", f"s3://{p.bucket}/{p.curated_prefix}", f"{root}/input/reviews")],
+        [_s3_output("features", f"{root}/output", f"{base}features/")],
+    )
+    train_name = job_name(p.run_id, "train")
+    channels = [
+        {
+            "ChannelName": channel,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": f"{base}features/{channel}/",
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+        }
+        for channel in ("train", "validation", "test")
+    ]
+    training = {
+        "TrainingJobName": train_name,
+        "RoleArn": p.role_arn,
+        "AlgorithmSpecification": {
+            "TrainingImage": p.training_image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": METRIC_DEFINITIONS,
+        },
+        "HyperParameters": {
+            **{k: str(v) for k, v in p.hyperparameters.items()},
+            "sagemaker_program": "training/train.py",
+            "sagemaker_submit_directory": f"s3://{p.bucket}/{p.code_prefix}sourcedir.tar.gz",
+        },
+        "InputDataConfig": channels,
+        "OutputDataConfig": {"S3OutputPath": f"{base}training/"},
+        "ResourceConfig": {
+            "InstanceType": p.training_instance_type,
+            "InstanceCount": 1,
+            "VolumeSizeInGB": 30,
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": p.max_training_seconds},
+    }
+    model_data = f"{base}training/{train_name}/output/model.tar.gz"
+    champion = p.champion_model_data
+    return {
+        "run_id": p.run_id,
+        "base_uri": base,
+        "poll_seconds": p.poll_seconds,
+        "featurize": featurize,
+        "training": training,
+        "model_data": model_data,
+        "has_champion": champion is not None,
+        "champion_model_data": champion,
+        "evaluate_candidate": _evaluation_request(p, base, "candidate", model_data),
+        "evaluate_champion": _evaluation_request(p, base, "champion", champion) if champion else {},
+        "candidate_evaluation_uri": f"{base}evaluation/candidate/evaluation.json",
+        "champion_evaluation_uri": f"{base}evaluation/champion/evaluation.json" if champion else None,
+    }

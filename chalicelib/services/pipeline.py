@@ -1,0 +1,372 @@
+"""The Lambda steps of the training pipeline, and the model-registry operations behind the CLI.
+
+Step Functions calls SageMaker directly for the jobs (create / describe, polled); these steps do what
+needs logic: plan a run (Prepare), decide (Gate), register the model package with its lineage
+(Register), roll it out as a challenger next to the champion (Deploy), and remove what a failed run
+created (Cleanup). Promotion and rollback use the same deployment history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.config import Settings
+from chalicelib.domain.gate import GateConfig, decide
+from chalicelib.domain.pipeline import PlanInputs, plan_run, run_id_for
+from chalicelib.errors import TerminalError
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class NoDeploymentError(TerminalError):
+    """There is no endpoint, or no earlier endpoint configuration to go back to."""
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+class PipelineService:
+    def __init__(
+        self,
+        settings: Settings,
+        sagemaker: Any,
+        s3: Any,
+        dynamodb: Any,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._s = settings
+        self._sm = sagemaker
+        self._s3 = s3
+        self._ddb = dynamodb
+        self._clock = clock
+
+    # -- Prepare -------------------------------------------------------------------------------------
+
+    def prepare(self, event: dict[str, Any]) -> dict[str, Any]:
+        s = self._s
+        execution = str(event.get("execution_name") or event.get("id") or "manual")
+        run_id = str(event.get("run_id") or run_id_for(execution, self._clock()))
+        hyperparameters = {
+            **json.loads(s.training_hyperparameters or "{}"),
+            **event.get("hyperparameters", {}),
+        }
+        champion = self.live_models().get(CHAMPION)
+        plan = plan_run(
+            PlanInputs(
+                run_id=run_id,
+                bucket=s.lake_bucket,
+                role_arn=s.sagemaker_role_arn,
+                training_image=s.training_image,
+                processing_image=s.training_image,
+                training_instance_type=s.training_instance_type,
+                processing_instance_type=s.processing_instance_type,
+                max_training_seconds=s.max_training_seconds,
+                poll_seconds=int(event.get("poll_seconds", s.poll_seconds)),
+                hyperparameters={k: str(v) for k, v in hyperparameters.items()},
+                featurize_args={k: str(v) for k, v in event.get("featurize", {}).items()},
+                champion_model_data=champion["model_data"] if champion else None,
+                code_prefix=s.code_prefix,
+                pipeline_prefix=s.pipeline_prefix,
+                curated_prefix=f"{s.curated_prefix}reviews/",
+            )
+        )
+        plan["trigger"] = event.get("trigger", "manual")
+        plan["gate_config"] = {
+            "min_macro_f1": s.gate_min_macro_f1,
+            "min_negative_recall": s.gate_min_negative_recall,
+            "tolerance": s.gate_tolerance,
+            **event.get("gate", {}),
+        }
+        plan["champion_model_name"] = champion["model_name"] if champion else None
+        return plan
+
+    # -- Gate ------------------------------------------------------------------------------------------
+
+    def _read_json(self, uri: str) -> dict[str, Any]:
+        bucket, key = split_s3(uri)
+        data: dict[str, Any] = json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return data
+
+    def gate(self, run: dict[str, Any]) -> dict[str, Any]:
+        candidate = self._read_json(run["candidate_evaluation_uri"])
+        champion = self._read_json(run["champion_evaluation_uri"]) if run.get("has_champion") else None
+        return decide(candidate, champion, GateConfig.from_mapping(run.get("gate_config", {}))).as_dict()
+
+    # -- Register --------------------------------------------------------------------------------------
+
+    def data_version(self, base_uri: str) -> dict[str, Any]:
+        """S3 keys and content hashes (ETags) of the featurized splits this run trained on."""
+        bucket, prefix = split_s3(f"{base_uri}features/")
+        files: dict[str, str] = {}
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                files[obj["Key"]] = str(obj["ETag"]).strip('"')
+        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+        return {"digest": digest, "files": files}
+
+    def register(
+        self, run: dict[str, Any], gate: dict[str, Any], training_job: dict[str, Any]
+    ) -> dict[str, Any]:
+        s = self._s
+        self._ensure_group()
+        data = self.data_version(run["base_uri"])
+        metrics = {m["MetricName"]: m["Value"] for m in training_job.get("FinalMetricDataList", [])}
+        lineage = {
+            "run_id": run["run_id"],
+            "trigger": run.get("trigger"),
+            "data_version": data,
+            "code_version": s.code_version,
+            "hyperparameters": run["training"]["HyperParameters"],
+            "training_job": run["training"]["TrainingJobName"],
+            "training_image": s.training_image,
+            "inference_image": s.inference_image,
+            "training_metrics": metrics,
+            "evaluation_uri": run["candidate_evaluation_uri"],
+            "gate": gate,
+            "model_data": run["model_data"],
+            "registered_at": self._clock().isoformat(),
+        }
+        lineage_uri = f"{run['base_uri']}lineage.json"
+        bucket, key = split_s3(lineage_uri)
+        self._s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(lineage, indent=2, default=str).encode())
+        status = gate["status"]
+        response = self._sm.create_model_package(
+            ModelPackageGroupName=s.model_package_group,
+            ModelPackageDescription=f"run {run['run_id']}: {'; '.join(gate['reasons'])}"[:1000],
+            InferenceSpecification={
+                "Containers": [{"Image": s.inference_image, "ModelDataUrl": run["model_data"]}],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+                "SupportedRealtimeInferenceInstanceTypes": [s.inference_instance_type],
+            },
+            ModelApprovalStatus=status,
+            ModelMetrics={
+                "ModelQuality": {
+                    "Statistics": {
+                        "ContentType": "application/json",
+                        "S3Uri": run["candidate_evaluation_uri"],
+                    }
+                }
+            },
+            CustomerMetadataProperties={
+                "run_id": run["run_id"],
+                "lineage_uri": lineage_uri,
+                "data_version": data["digest"],
+                "code_version": s.code_version[:256],
+                "training_job": run["training"]["TrainingJobName"],
+                "macro_f1": f"{gate['candidate']['macro_f1']:.4f}",
+                "negative_recall": f"{gate['candidate']['negative_recall']:.4f}",
+                "gate": gate["status"],
+                "gate_reasons": "; ".join(gate["reasons"])[:256],
+            },
+        )
+        return {
+            "model_package_arn": response["ModelPackageArn"],
+            "status": status,
+            "lineage_uri": lineage_uri,
+        }
+
+    def _ensure_group(self) -> None:
+        try:
+            self._sm.create_model_package_group(
+                ModelPackageGroupName=self._s.model_package_group,
+                ModelPackageGroupDescription="ReviewSense sentiment models",
+            )
+        except Exception as exc:
+            if _code(exc) not in ("ValidationException", "ResourceInUse") and "exist" not in str(exc).lower():
+                raise
+
+    # -- Deploy / promote / rollback ------------------------------------------------------------------
+
+    def _endpoint(self) -> dict[str, Any] | None:
+        try:
+            return dict(self._sm.describe_endpoint(EndpointName=self._s.endpoint_name))
+        except Exception as exc:
+            if _code(exc) in ("ValidationException", "ResourceNotFound") or "not found" in str(exc).lower():
+                return None
+            raise
+
+    def live_models(self) -> dict[str, dict[str, Any]]:
+        """Variant name -> model name, model data and weight of what the endpoint serves now."""
+        endpoint = self._endpoint()
+        if endpoint is None:
+            return {}
+        config = self._sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        live: dict[str, dict[str, Any]] = {}
+        for variant in config["ProductionVariants"]:
+            model = self._sm.describe_model(ModelName=variant["ModelName"])
+            live[variant["VariantName"]] = {
+                "model_name": variant["ModelName"],
+                "model_data": model["PrimaryContainer"]["ModelDataUrl"],
+                "weight": float(variant.get("InitialVariantWeight", 1.0)),
+                "endpoint_config": endpoint["EndpointConfigName"],
+            }
+        return live
+
+    def _create_model(self, name: str, model_data: str) -> None:
+        try:
+            self._sm.create_model(
+                ModelName=name,
+                ExecutionRoleArn=self._s.sagemaker_role_arn,
+                PrimaryContainer={
+                    "Image": self._s.inference_image,
+                    "ModelDataUrl": model_data,
+                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+                },
+            )
+        except Exception as exc:
+            if "exist" not in str(exc).lower():
+                raise
+
+    def _endpoint_config(self, name: str, variants: list[tuple[str, str, float]]) -> str:
+        self._sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {
+                    "VariantName": variant,
+                    "ModelName": model,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": self._s.inference_instance_type,
+                    "InitialVariantWeight": weight,
+                }
+                for variant, model, weight in variants
+            ],
+            DataCaptureConfig={
+                "EnableCapture": True,
+                "InitialSamplingPercentage": 100,
+                "DestinationS3Uri": f"s3://{self._s.lake_bucket}/capture/",
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+            },
+        )
+        return name
+
+    def _switch(self, config_name: str) -> dict[str, Any]:
+        previous = self._endpoint()
+        if previous is None:
+            self._sm.create_endpoint(EndpointName=self._s.endpoint_name, EndpointConfigName=config_name)
+        else:
+            self._sm.update_endpoint(EndpointName=self._s.endpoint_name, EndpointConfigName=config_name)
+        history = self.deployments()
+        history.append(
+            {
+                "endpoint_config": config_name,
+                "previous": previous["EndpointConfigName"] if previous else None,
+                "at": self._clock().isoformat(),
+            }
+        )
+        self._ddb.put_item(
+            TableName=self._s.pipeline_table,
+            Item={"id": {"S": f"deployments#{self._s.endpoint_name}"}, "history": {"S": json.dumps(history)}},
+        )
+        return {"endpoint_name": self._s.endpoint_name, "endpoint_config": config_name}
+
+    def deployments(self) -> list[dict[str, Any]]:
+        item = self._ddb.get_item(
+            TableName=self._s.pipeline_table, Key={"id": {"S": f"deployments#{self._s.endpoint_name}"}}
+        ).get("Item")
+        return list(json.loads(item["history"]["S"])) if item else []
+
+    def deploy(self, run: dict[str, Any]) -> dict[str, Any]:
+        """The new model goes live as the challenger next to the champion (alone if there is none)."""
+        model_name = f"rs-{run['run_id']}"
+        self._create_model(model_name, run["model_data"])
+        champion = self.live_models().get(CHAMPION)
+        config = f"rs-{run['run_id']}-cfg"
+        if champion is None:
+            self._endpoint_config(config, [(CHAMPION, model_name, 1.0)])
+        else:
+            w = self._s.challenger_weight
+            self._endpoint_config(
+                config, [(CHAMPION, champion["model_name"], 1.0 - w), (CHALLENGER, model_name, w)]
+            )
+        return self._switch(config)
+
+    def promote(self) -> dict[str, Any]:
+        """Shift all traffic to the challenger, which becomes the champion."""
+        challenger = self.live_models().get(CHALLENGER)
+        if challenger is None:
+            raise NoDeploymentError("no challenger is live: nothing to promote")
+        config = f"{challenger['model_name']}-promoted-{self._clock():%Y%m%d%H%M%S}"
+        self._endpoint_config(config, [(CHAMPION, challenger["model_name"], 1.0)])
+        return self._switch(config)
+
+    def rollback(self) -> dict[str, Any]:
+        """Restore the endpoint configuration that was live before the last switch."""
+        history = self.deployments()
+        if not history or not history[-1].get("previous"):
+            raise NoDeploymentError("no earlier endpoint configuration to roll back to")
+        return self._switch(str(history[-1]["previous"]))
+
+    # -- Cleanup ---------------------------------------------------------------------------------------
+
+    def cleanup(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Delete the model and endpoint configuration a failed run created, unless they serve traffic."""
+        endpoint = self._endpoint()
+        in_use = endpoint["EndpointConfigName"] if endpoint else None
+        live_models = {m["model_name"] for m in self.live_models().values()}
+        deleted: list[str] = []
+        config = f"rs-{run['run_id']}-cfg"
+        if config != in_use:
+            with contextlib.suppress(Exception):  # it was never created
+                self._sm.delete_endpoint_config(EndpointConfigName=config)
+                deleted.append(config)
+        model = f"rs-{run['run_id']}"
+        if model not in live_models:
+            with contextlib.suppress(Exception):  # it was never created
+                self._sm.delete_model(ModelName=model)
+                deleted.append(model)
+        return {"deleted": deleted}
+
+    # -- Registry --------------------------------------------------------------------------------------
+
+    def list_models(self) -> list[dict[str, Any]]:
+        try:
+            packages = self._sm.list_model_packages(
+                ModelPackageGroupName=self._s.model_package_group,
+                SortBy="CreationTime",
+                SortOrder="Descending",
+            )["ModelPackageSummaryList"]
+        except Exception as exc:
+            if "does not exist" in str(exc).lower() or _code(exc) == "ValidationException":
+                return []
+            raise
+        live = {m["model_data"]: variant for variant, m in self.live_models().items()}
+        rows = []
+        for summary in packages:
+            detail = self.show_model(summary["ModelPackageArn"])
+            rows.append({**detail, "live": live.get(detail["model_data"], "")})
+        return rows
+
+    def show_model(self, arn: str) -> dict[str, Any]:
+        d = self._sm.describe_model_package(ModelPackageName=arn)
+        containers = d.get("InferenceSpecification", {}).get("Containers", [{}])
+        meta = d.get("CustomerMetadataProperties", {})
+        return {
+            "arn": d["ModelPackageArn"],
+            "version": d.get("ModelPackageVersion"),
+            "status": d.get("ModelApprovalStatus"),
+            "created": str(d.get("CreationTime", "")),
+            "model_data": containers[0].get("ModelDataUrl", ""),
+            "description": d.get("ModelPackageDescription", ""),
+            **meta,
+        }
+
+    def set_approval(self, arn: str, status: str, reason: str = "") -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
+        if reason:
+            kwargs["ApprovalDescription"] = reason[:1000]
+        self._sm.update_model_package(**kwargs)
+        return self.show_model(arn)

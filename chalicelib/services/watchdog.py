@@ -1,0 +1,81 @@
+"""The training watchdog: applies the training-health rules to running SageMaker jobs.
+
+SageMaker Debugger (whose rule actions stopped unhealthy jobs) is closed to new customers, so this
+Lambda does it: it reads a running job's metric lines from CloudWatch Logs, applies the same rules
+``training/train.py`` applies to itself, and on a violation calls StopTrainingJob and alerts on SNS.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from chalicelib.config import Settings
+from chalicelib.domain.training_health import HealthConfig, HistoryBuilder, check_training_health
+
+logger = Logger(child=True)
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+class TrainingWatchdog:
+    def __init__(
+        self, settings: Settings, sagemaker: Any, logs: Any, sns: Any, config: HealthConfig | None = None
+    ) -> None:
+        self._s = settings
+        self._sm = sagemaker
+        self._logs = logs
+        self._sns = sns
+        self._config = config or HealthConfig()
+
+    def log_lines(self, job_name: str) -> list[str]:
+        lines: list[str] = []
+        try:
+            streams = self._logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=job_name)
+        except Exception as exc:
+            if "ResourceNotFound" in str(exc):
+                return lines
+            raise
+        for stream in streams.get("logStreams", []):
+            kwargs: dict[str, Any] = {
+                "logGroupName": LOG_GROUP,
+                "logStreamName": stream["logStreamName"],
+                "startFromHead": True,
+            }
+            while True:
+                page = self._logs.get_log_events(**kwargs)
+                lines.extend(e["message"] for e in page.get("events", []))
+                token = page.get("nextForwardToken")
+                if not page.get("events") or token == kwargs.get("nextToken"):
+                    break
+                kwargs["nextToken"] = token
+        return lines
+
+    def check_job(self, job_name: str) -> dict[str, Any]:
+        job = self._sm.describe_training_job(TrainingJobName=job_name)
+        if job["TrainingJobStatus"] != "InProgress":
+            return {"job": job_name, "status": job["TrainingJobStatus"], "action": "none"}
+        history = HistoryBuilder().add_lines(self.log_lines(job_name))
+        violations = check_training_health(history, self._config)
+        if not violations:
+            return {"job": job_name, "status": "InProgress", "action": "none", "points": len(history)}
+        reasons = [v.to_dict() for v in violations]
+        self._sm.stop_training_job(TrainingJobName=job_name)
+        message = {"job": job_name, "action": "stopped", "violations": reasons}
+        logger.warning("stopping unhealthy training job", extra=message)
+        if self._s.alerts_topic_arn:
+            self._sns.publish(
+                TopicArn=self._s.alerts_topic_arn,
+                Subject=f"ReviewSense: training job {job_name} stopped"[:100],
+                Message=json.dumps(message, indent=2),
+                MessageAttributes={
+                    "kind": {"DataType": "String", "StringValue": "training-health"},
+                    "rule": {"DataType": "String", "StringValue": str(reasons[0]["rule"])},
+                },
+            )
+        return {**message, "status": "Stopping"}
+
+    def check_running(self) -> list[dict[str, Any]]:
+        jobs = self._sm.list_training_jobs(StatusEquals="InProgress", MaxResults=100)["TrainingJobSummaries"]
+        return [self.check_job(j["TrainingJobName"]) for j in jobs]

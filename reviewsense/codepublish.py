@@ -1,0 +1,68 @@
+"""Publishes the training code where SageMaker jobs read it.
+
+Training jobs take ``code/sourcedir.tar.gz`` (script mode: ``sagemaker_submit_directory``); processing
+jobs take the same files unpacked under ``code/src/``. Both hold ``training/`` plus the pure
+``chalicelib/domain/`` modules it imports (the training-health rules), nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+
+def sourcedir_files(project_root: Path) -> dict[str, Path]:
+    """Archive name -> file, for every Python file the training code needs."""
+    files: dict[str, Path] = {}
+    for folder in ("training", "chalicelib/domain"):
+        for path in sorted((project_root / folder).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                files[path.relative_to(project_root).as_posix()] = path
+    files["chalicelib/__init__.py"] = project_root / "chalicelib" / "__init__.py"
+    return files
+
+
+def build_sourcedir_archive(project_root: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, path in sorted(sourcedir_files(project_root).items()):
+            info = tarfile.TarInfo(name)
+            data = path.read_bytes()
+            info.size = len(data)
+            info.mtime = 0  # reproducible archive: same code, same bytes
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def code_version(project_root: Path) -> str:
+    """A content hash of the training code (plus the git commit when there is one)."""
+    digest = hashlib.sha256()
+    for name, path in sorted(sourcedir_files(project_root).items()):
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
+    head = project_root / ".git" / "HEAD"
+    commit = ""
+    if head.exists():
+        ref = head.read_text().strip()
+        if ref.startswith("ref: "):
+            ref_path = project_root / ".git" / ref[5:]
+            commit = ref_path.read_text().strip() if ref_path.exists() else ""
+        else:
+            commit = ref
+    return f"git:{commit[:12] or 'none'} code:{digest.hexdigest()[:12]}"
+
+
+def publish_code(s3: Any, bucket: str, prefix: str, project_root: Path) -> dict[str, Any]:
+    archive = build_sourcedir_archive(project_root)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}sourcedir.tar.gz", Body=archive)
+    files = sourcedir_files(project_root)
+    for name, path in files.items():
+        s3.put_object(Bucket=bucket, Key=f"{prefix}src/{name}", Body=path.read_bytes())
+    return {
+        "sourcedir": f"s3://{bucket}/{prefix}sourcedir.tar.gz",
+        "files": len(files),
+        "code_version": code_version(project_root),
+    }

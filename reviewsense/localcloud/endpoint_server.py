@@ -1,0 +1,187 @@
+"""One SageMaker endpoint variant, served locally the way the PyTorch serving container serves it.
+
+The local cloud starts this file as its own process for every production variant of an endpoint, so
+that a model's memory (torch, transformers) is released when the endpoint goes away and a crashing
+handler cannot take the local cloud down with it. It speaks the SageMaker container protocol on
+127.0.0.1 (``GET /ping``, ``POST /invocations``) and loads the model exactly as the SageMaker PyTorch
+inference toolkit does: ``<model_dir>/code/<SAGEMAKER_PROGRAM>`` (default ``inference.py``) is imported
+with ``code/`` on ``sys.path`` and its ``model_fn`` / ``input_fn`` / ``predict_fn`` / ``output_fn`` (or a
+single ``transform_fn``) are called per request. Standard library only: it must start in any interpreter
+that can run the handler.
+
+Run: ``python endpoint_server.py --model-dir DIR --port-file FILE``. The model is loaded before the socket
+is bound; the chosen port is then written to ``--port-file`` (atomically), so the parent knows the
+variant is ready when the file appears, and that it failed when the process exits first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+log = logging.getLogger("endpoint_server")
+
+DEFAULT_PROGRAM = "inference.py"
+DEFAULT_ACCEPT = "application/json"
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call a handler function with as many of ``args`` as it declares (the toolkit appends a context)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return fn(*args)
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return fn(*args)
+    positional = sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return fn(*args[:positional])
+
+
+def _default_input_fn(body: bytes, content_type: str) -> Any:
+    if content_type.split(";")[0].strip().lower() in ("application/json", ""):
+        return json.loads(body.decode("utf-8"))
+    return body
+
+
+def _default_predict_fn(data: Any, model: Any) -> Any:
+    return model(data)
+
+
+def _default_output_fn(prediction: Any, accept: str) -> Any:
+    return json.dumps(prediction)
+
+
+class Handler:
+    """The user module's serving functions, with the toolkit's fall-backs where one is missing."""
+
+    def __init__(self, module: ModuleType, model_dir: Path) -> None:
+        model_fn = getattr(module, "model_fn", None)
+        if model_fn is None:
+            raise RuntimeError(f"{module.__file__} defines no model_fn: the serving container needs one")
+        self.module = module
+        self.model = _call(model_fn, str(model_dir), None)
+        self.transform_fn: Callable[..., Any] | None = getattr(module, "transform_fn", None)
+        self.input_fn: Callable[..., Any] = getattr(module, "input_fn", _default_input_fn)
+        self.predict_fn: Callable[..., Any] = getattr(module, "predict_fn", _default_predict_fn)
+        self.output_fn: Callable[..., Any] = getattr(module, "output_fn", _default_output_fn)
+        self.lock = threading.Lock()  # one worker, like a single-model TorchServe worker
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+        with self.lock:
+            if self.transform_fn is not None:
+                result = _call(self.transform_fn, self.model, body, content_type, accept, None)
+            else:
+                data = _call(self.input_fn, body, content_type, None)
+                prediction = _call(self.predict_fn, data, self.model, None)
+                result = _call(self.output_fn, prediction, accept, None)
+        response_type = accept
+        if isinstance(result, tuple):  # (body, content_type), as the toolkit accepts
+            result, response_type = result[0], str(result[1])
+        if isinstance(result, str):
+            return result.encode("utf-8"), response_type
+        if isinstance(result, bytes | bytearray):
+            return bytes(result), response_type
+        return json.dumps(result).encode("utf-8"), response_type
+
+
+def load_handler(model_dir: Path, program: str = DEFAULT_PROGRAM) -> Handler:
+    code_dir = model_dir / "code"
+    script = code_dir / program
+    if not script.is_file():
+        raise FileNotFoundError(f"no serving code at {script} (model.tar.gz must contain code/{program})")
+    if (code_dir / "requirements.txt").exists():
+        log.warning("code/requirements.txt is not installed locally; the local interpreter's packages are used")
+    sys.path.insert(0, str(code_dir))
+    spec = importlib.util.spec_from_file_location(Path(program).stem, script)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {script}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return Handler(module, model_dir)
+
+
+def make_server(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    default_accept = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", DEFAULT_ACCEPT)
+
+    class RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.split("?")[0] == "/ping":
+                self._send(200, b"")
+            else:
+                self._send(404, b"not found")
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if self.path.split("?")[0] != "/invocations":
+                self._send(404, b"not found")
+                return
+            content_type = self.headers.get("Content-Type") or "application/json"
+            accept = self.headers.get("Accept") or default_accept
+            if accept == "*/*":
+                accept = default_accept
+            try:
+                out, out_type = handler.invoke(body, content_type, accept)
+            except Exception as exc:
+                log.error("invocation failed:\n%s", traceback.format_exc())
+                self._send(500, f"{type(exc).__name__}: {exc}".encode())
+                return
+            self._send(200, out, out_type)
+
+    return ThreadingHTTPServer((host, port), RequestHandler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--model-dir", required=True, help="extracted model.tar.gz (SageMaker: /opt/ml/model)")
+    parser.add_argument("--port-file", required=True, help="written with the port once the model is loaded")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 = any free port")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    program = os.environ.get("SAGEMAKER_PROGRAM") or DEFAULT_PROGRAM
+    handler = load_handler(Path(args.model_dir), program)
+    server = make_server(handler, args.host, args.port)
+    port = int(server.server_address[1])
+    port_file = Path(args.port_file)
+    tmp = port_file.with_name(port_file.name + ".tmp")
+    tmp.write_text(str(port))
+    os.replace(tmp, port_file)
+    log.info("serving %s on %s:%d", args.model_dir, args.host, port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
