@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=600.0)
     demo.set_defaults(func=cmd_demo)
 
+    from reviewsense.pipelinecli import add_commands
+
+    add_commands(sub, common)
     sub.add_parser("evaluate", help="evaluate a model on labelled data (`reviewsense evaluate --help`)")
     sub.add_parser("train", help="train candidates, pick the best (`reviewsense train --help`)")
     return parser

@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,7 +51,7 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def _default_input_fn(body: bytes, content_type: str) -> Any:
-    if content_type.split(";")[0].strip().lower() in ("application/json", ""):
+    if content_type.split(";", maxsplit=1)[0].strip().lower() in ("application/json", ""):
         return json.loads(body.decode("utf-8"))
     return body
 
@@ -102,7 +103,9 @@ def load_handler(model_dir: Path, program: str = DEFAULT_PROGRAM) -> Handler:
     if not script.is_file():
         raise FileNotFoundError(f"no serving code at {script} (model.tar.gz must contain code/{program})")
     if (code_dir / "requirements.txt").exists():
-        log.warning("code/requirements.txt is not installed locally; the local interpreter's packages are used")
+        log.warning(
+            "code/requirements.txt is not installed locally; the local interpreter's packages are used"
+        )
     sys.path.insert(0, str(code_dir))
     spec = importlib.util.spec_from_file_location(Path(program).stem, script)
     if spec is None or spec.loader is None:
@@ -119,7 +122,7 @@ def make_server(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> Thr
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)
 
         def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
@@ -129,13 +132,13 @@ def make_server(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> Thr
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path.split("?")[0] == "/ping":
                 self._send(200, b"")
             else:
                 self._send(404, b"not found")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if self.path.split("?")[0] != "/invocations":
@@ -158,7 +161,9 @@ def make_server(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> Thr
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--model-dir", required=True, help="extracted model.tar.gz (SageMaker: /opt/ml/model)")
+    parser.add_argument(
+        "--model-dir", required=True, help="extracted model.tar.gz (SageMaker: /opt/ml/model)"
+    )
     parser.add_argument("--port-file", required=True, help="written with the port once the model is loaded")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
@@ -174,6 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp.write_text(str(port))
     os.replace(tmp, port_file)
     log.info("serving %s on %s:%d", args.model_dir, args.host, port)
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:  # never outlive the local cloud, even when it is killed
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -74,7 +74,7 @@ _ACTIVE_ENDPOINT_STATUSES = ("InService", "Creating", "Updating", "SystemUpdatin
 
 
 def build_sourcedir(project_root: Path) -> bytes:
-    """``sourcedir.tar.gz`` for script mode: ``training/`` + ``chalicelib/__init__.py`` + ``chalicelib/domain/``.
+    """``sourcedir.tar.gz`` for script mode: ``training/``, ``chalicelib/__init__.py`` and ``domain/``.
 
     The bytes are reproducible (sorted entries, zeroed times and owners), so an unchanged tree gives the
     same S3 object. Run it with ``sagemaker_program = "training/train.py"`` (or featurize / evaluate).
@@ -226,14 +226,19 @@ class _Telemetry:
                 if not self._ready:
                     for call, kwargs in (
                         (logs.create_log_group, {"logGroupName": self._group}),
-                        (logs.create_log_stream, {"logGroupName": self._group, "logStreamName": self._stream}),
+                        (
+                            logs.create_log_stream,
+                            {"logGroupName": self._group, "logStreamName": self._stream},
+                        ),
                     ):
                         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                             call(**kwargs)
                     self._ready = True
                 for start in range(0, len(lines), 5000):
                     logs.put_log_events(
-                        logGroupName=self._group, logStreamName=self._stream, logEvents=lines[start : start + 5000]
+                        logGroupName=self._group,
+                        logStreamName=self._stream,
+                        logEvents=lines[start : start + 5000],
                     )
             for start in range(0, len(metrics), 150):
                 self._clients.get("cloudwatch").put_metric_data(
@@ -293,7 +298,11 @@ class _Clients:
         count = 0
         for path in sorted(folder.rglob("*")):
             if path.is_file():
-                key = f"{prefix}/{path.relative_to(folder).as_posix()}" if prefix else path.relative_to(folder).as_posix()
+                key = (
+                    f"{prefix}/{path.relative_to(folder).as_posix()}"
+                    if prefix
+                    else path.relative_to(folder).as_posix()
+                )
                 s3.upload_file(str(path), bucket, key)
                 count += 1
         return count
@@ -388,6 +397,7 @@ def _run_process(
     deadline = time.monotonic() + max_runtime_s if max_runtime_s else None
     stopped = ""
     kill_at: float | None = None
+    exited_at: float | None = None
     open_streams = 2
     last_flush = time.monotonic()
     with log_path.open("a", encoding="utf-8") as log_file:
@@ -417,6 +427,11 @@ def _run_process(
             if kill_at is not None and now > kill_at and proc.poll() is None:
                 _signal_group(proc, signal.SIGKILL)
                 kill_at = None
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > 5.0:  # a leftover child holds the pipes open
+                _signal_group(proc, signal.SIGKILL)
+                break
             if now - last_flush > 1.0:
                 log_file.flush()
                 telemetry.flush()
@@ -450,7 +465,14 @@ class VariantServer:
         port_file = self.log_path.with_suffix(f".{uuid.uuid4().hex[:8]}.port")
         with self.log_path.open("ab") as log_file:
             self.proc = subprocess.Popen(
-                [sys.executable, str(ENDPOINT_SERVER), "--model-dir", str(self.model_dir), "--port-file", str(port_file)],
+                [
+                    sys.executable,
+                    str(ENDPOINT_SERVER),
+                    "--model-dir",
+                    str(self.model_dir),
+                    "--port-file",
+                    str(port_file),
+                ],
                 cwd=self.model_dir,
                 env=self.env,
                 stdout=log_file,
@@ -466,7 +488,9 @@ class VariantServer:
                         + _tail(self._log_tail(), 800)
                     )
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"variant {self.variant}: the model server did not start in {timeout_s:.0f} s")
+                    raise RuntimeError(
+                        f"variant {self.variant}: the model server did not start in {timeout_s:.0f} s"
+                    )
                 time.sleep(0.1)
             self.port = int(port_file.read_text())
         except BaseException:
@@ -508,7 +532,9 @@ class VariantServer:
 
     def _log_tail(self) -> list[str]:
         try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-STDERR_TAIL_LINES:]
+            return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[
+                -STDERR_TAIL_LINES:
+            ]
         except OSError:
             return []
 
@@ -562,7 +588,15 @@ class _CaptureWriter:
         self._thread = threading.Thread(target=self._loop, name="sagemaker-capture", daemon=True)
         self._thread.start()
 
-    def record(self, config: dict[str, Any], endpoint: str, variant: str, req: tuple[bytes, str], resp: tuple[bytes, str], inference_id: str | None) -> None:
+    def record(
+        self,
+        config: dict[str, Any],
+        endpoint: str,
+        variant: str,
+        req: tuple[bytes, str],
+        resp: tuple[bytes, str],
+        inference_id: str | None,
+    ) -> None:
         if not config.get("EnableCapture") or not config.get("DestinationS3Uri"):
             return
         if random.random() * 100 >= float(config.get("InitialSamplingPercentage", 100)):
@@ -593,7 +627,9 @@ class _CaptureWriter:
     def flush(self, everything: bool = True) -> None:
         with self._lock:
             due = {
-                p: b for p, b in self._buffers.items() if everything or time.monotonic() - b[0] >= self._flush_s or len(b[2]) >= 1000
+                p: b
+                for p, b in self._buffers.items()
+                if everything or time.monotonic() - b[0] >= self._flush_s or len(b[2]) >= 1000
             }
             for prefix in due:
                 del self._buffers[prefix]
@@ -614,9 +650,11 @@ class _CaptureWriter:
             self.flush(everything=False)
 
 
-def _captured(data: bytes, content_type: str, mode: str, csv_types: set[str], json_types: set[str]) -> dict[str, Any]:
+def _captured(
+    data: bytes, content_type: str, mode: str, csv_types: set[str], json_types: set[str]
+) -> dict[str, Any]:
     """One side of a capture record; without CaptureContentTypeHeader SageMaker base64-encodes the data."""
-    base = content_type.split(";")[0].strip().lower()
+    base = content_type.split(";", maxsplit=1)[0].strip().lower()
     encoding = "CSV" if base in csv_types else "JSON" if base in json_types else "BASE64"
     text: str | None = None
     if encoding != "BASE64":
@@ -665,17 +703,18 @@ class LocalSageMaker:
         self._lock = threading.Lock()
         self._model_locks: dict[str, threading.Lock] = {}
         self._threads: list[threading.Thread] = []
+        self._servers: list[VariantServer] = []  # every server started, so none outlives the local cloud
         self._capture = _CaptureWriter(self.clients)
         self._closed = False
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def resume(self) -> None:
-        """After a restart: jobs that were running are Failed; endpoints that were serving are served again."""
+        """After a restart: running jobs become Failed; endpoints that were serving are served again."""
         from moto.sagemaker.models import sagemaker_backends
 
-        for account, regions in list(dict.items(sagemaker_backends)):
-            for region, backend in list(dict.items(regions)):
+        for regions in list(dict.values(sagemaker_backends)):
+            for backend in list(dict.values(regions)):
                 reason = "the local cloud stopped while this job was running; start it again"
                 for job in list(backend.training_jobs.values()):
                     if job.training_job_status in ("InProgress", "Stopping"):
@@ -686,8 +725,6 @@ class LocalSageMaker:
                 for endpoint in list(backend.endpoints.values()):
                     if endpoint.endpoint_status in _ACTIVE_ENDPOINT_STATUSES:
                         self.deploy(backend, endpoint, endpoint.endpoint_config_name, mode="resume")
-                        del account, region  # (names kept for readability of the loop)
-                        account, region = backend.account_id, backend.region_name
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
         """Stop running jobs (they end Stopped) and every variant server; flush data capture."""
@@ -703,12 +740,17 @@ class LocalSageMaker:
                 run.thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for thread in list(self._threads):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for run in runs:
+            if run.proc is not None and run.proc.poll() is None:
+                _signal_group(run.proc, signal.SIGKILL)
         for state in states:
             with state.changed:
-                deployment, state.active = state.active, None
+                state.active = None
                 state.generation += 1
-            if deployment is not None:
-                deployment.stop()
+        with self._lock:
+            servers, self._servers = self._servers, []
+        for server in servers:
+            server.stop()
         self._capture.close()
 
     def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> threading.Thread:
@@ -799,7 +841,7 @@ class LocalSageMaker:
         if not outcome.stopped and outcome.returncode != 0:
             reason = (
                 f"AlgorithmError: ExecuteUserScriptError:\nExitCode {outcome.returncode}\n"
-                f"ErrorMessage \"{_tail(outcome.stderr_tail, FAILURE_REASON_MAX - 80)}\""
+                f'ErrorMessage "{_tail(outcome.stderr_tail, FAILURE_REASON_MAX - 80)}"'
             )
             self._finish_training(job, "Failed", "Failed", "Training job failed", failure_reason=reason)
             return
@@ -895,6 +937,7 @@ class LocalSageMaker:
             "user_entry_point": str(program),
         }
         env = self._job_env()
+        env.update({str(k): str(v) for k, v in (getattr(job, "environment", None) or {}).items()})
         env.update(
             {
                 "SM_MODEL_DIR": str(model_dir),
@@ -1022,23 +1065,30 @@ class LocalSageMaker:
             return
         except Exception as exc:
             log.exception("processing job %s", name)
-            self._finish_processing(job, "Failed", failure_reason=f"InternalServerError: {type(exc).__name__}: {exc}")
+            self._finish_processing(
+                job, "Failed", failure_reason=f"InternalServerError: {type(exc).__name__}: {exc}"
+            )
             return
         if outcome is None:
             self._finish_processing(job, "Stopped")
         elif outcome.stopped:
             self._finish_processing(job, "Stopped", exit_message=outcome.stopped)
         elif outcome.returncode != 0:
-            reason = f"AlgorithmError: ExitCode {outcome.returncode}\n{_tail(outcome.stderr_tail, FAILURE_REASON_MAX - 40)}"
+            tail = _tail(outcome.stderr_tail, FAILURE_REASON_MAX - 40)
+            reason = f"AlgorithmError: ExitCode {outcome.returncode}\n{tail}"
             self._finish_processing(job, "Failed", failure_reason=reason)
         else:
             try:
                 for output in (job.processing_output_config or {}).get("Outputs") or []:
                     target = output.get("S3Output")
                     if target:
-                        self.clients.upload_dir(self._map_processing_path(work, target["LocalPath"]), target["S3Uri"])
+                        self.clients.upload_dir(
+                            self._map_processing_path(work, target["LocalPath"]), target["S3Uri"]
+                        )
             except Exception as exc:
-                self._finish_processing(job, "Failed", failure_reason=f"ClientError: uploading outputs failed: {exc}")
+                self._finish_processing(
+                    job, "Failed", failure_reason=f"ClientError: uploading outputs failed: {exc}"
+                )
                 return
             self._finish_processing(job, "Completed")
 
@@ -1046,7 +1096,9 @@ class LocalSageMaker:
     def _map_processing_path(work: Path, local_path: str) -> Path:
         return work / local_path.lstrip("/")
 
-    def _process(self, run: _Run, job: Any, work: Path, log_path: Path, telemetry: _Telemetry) -> _Outcome | None:
+    def _process(
+        self, run: _Run, job: Any, work: Path, log_path: Path, telemetry: _Telemetry
+    ) -> _Outcome | None:
         root = work / PROCESSING_ROOT.lstrip("/")
         root.mkdir(parents=True, exist_ok=True)
 
@@ -1058,13 +1110,20 @@ class LocalSageMaker:
             if not source:
                 raise JobError(f"ClientError: input {item.get('InputName')}: only S3Input inputs run locally")
             self.clients.download(
-                str(source["S3Uri"]), self._map_processing_path(work, str(source["LocalPath"])), run.stop_requested.is_set
+                str(source["S3Uri"]),
+                self._map_processing_path(work, str(source["LocalPath"])),
+                run.stop_requested.is_set,
             )
         for output in (job.processing_output_config or {}).get("Outputs") or []:
             if output.get("S3Output"):
-                self._map_processing_path(work, str(output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
+                self._map_processing_path(work, str(output["S3Output"]["LocalPath"])).mkdir(
+                    parents=True, exist_ok=True
+                )
         app = job.app_specification or {}
-        cmd = [rewrite(str(x)) for x in [*(app.get("ContainerEntrypoint") or []), *(app.get("ContainerArguments") or [])]]
+        cmd = [
+            rewrite(str(x))
+            for x in [*(app.get("ContainerEntrypoint") or []), *(app.get("ContainerArguments") or [])]
+        ]
         if not app.get("ContainerEntrypoint"):
             raise JobError(
                 "ClientError: AppSpecification.ContainerEntrypoint is required locally "
@@ -1073,7 +1132,7 @@ class LocalSageMaker:
         if _PYTHON.match(Path(cmd[0]).name):
             cmd[0] = sys.executable
         env = self._job_env()
-        env.update({str(k): rewrite(str(v)) for k, v in (job.environment or {}).items()})
+        env.update({str(k): rewrite(str(v)) for k, v in (getattr(job, "environment", None) or {}).items()})
         if run.stop_requested.is_set():
             return None
         max_runtime = (job.stopping_condition or {}).get("MaxRuntimeInSeconds")
@@ -1115,7 +1174,15 @@ class LocalSageMaker:
             endpoint.pending_deployment_summary = {"EndpointConfigName": config_name, "StartTime": _utcnow()}
         spec = self._deployment_spec(backend, endpoint.endpoint_name, config_name, saved_ok=mode == "resume")
         self._spawn(
-            self._deploy, state, generation, backend, endpoint, spec, mode, retain, name=f"endpoint-{endpoint.endpoint_name}"
+            self._deploy,
+            state,
+            generation,
+            backend,
+            endpoint,
+            spec,
+            mode,
+            retain,
+            name=f"endpoint-{endpoint.endpoint_name}",
         )
 
     def undeploy(self, account: str, region: str, name: str) -> None:
@@ -1127,17 +1194,27 @@ class LocalSageMaker:
         if deployment is not None:
             self._spawn(self._retire, deployment, name=f"endpoint-{name}-delete")
 
-    def variant_urls(self, name: str, account: str | None = None, region: str | None = None) -> dict[str, str]:
+    def variant_urls(
+        self, name: str, account: str | None = None, region: str | None = None
+    ) -> dict[str, str]:
         """Where each variant of an endpoint is served now (for tests and ``local status``)."""
         for (acc, reg, ep), state in list(self._endpoints.items()):
-            if ep == name and (account in (None, acc)) and (region in (None, reg)) and state.active is not None:
+            if (
+                ep == name
+                and (account in (None, acc))
+                and (region in (None, reg))
+                and state.active is not None
+            ):
                 return {v.name: v.server.url for v in state.active.variants}
         return {}
 
     def _spec_path(self, backend: Any, endpoint_name: str) -> Path:
-        return self.work_dir / "endpoints" / backend.account_id / backend.region_name / f"{endpoint_name}.json"
+        folder: Path = self.work_dir / "endpoints" / str(backend.account_id) / str(backend.region_name)
+        return folder / f"{endpoint_name}.json"
 
-    def _deployment_spec(self, backend: Any, endpoint_name: str, config_name: str, saved_ok: bool) -> dict[str, Any]:
+    def _deployment_spec(
+        self, backend: Any, endpoint_name: str, config_name: str, saved_ok: bool
+    ) -> dict[str, Any]:
         """The variants (model data, environment) and capture config of an endpoint config, read now."""
         saved = self._spec_path(backend, endpoint_name)
         config = backend.endpoint_configs.get(config_name)
@@ -1149,7 +1226,7 @@ class LocalSageMaker:
         variants = []
         for variant in config.production_variants:
             model = backend._models.get(variant["ModelName"])
-            container = {}
+            container: dict[str, Any] = {}
             if model is not None:
                 container = model.primary_container or (model.containers[0] if model.containers else {})
             variants.append(
@@ -1197,8 +1274,11 @@ class LocalSageMaker:
                     env.update({str(k): str(v) for k, v in variant["Environment"].items()})
                     env.setdefault("SAGEMAKER_PROGRAM", "inference.py")
                     env["SAGEMAKER_REGION"] = backend.region_name
-                    log_path = self.log_dir / "endpoints" / state.name / f"{variant['VariantName']}.log"
+                    log_path = self._variant_log(state.name, variant["VariantName"])
                     server = VariantServer(variant["VariantName"], model_dir, env, log_path)
+                    with self._lock:
+                        self._servers = [s for s in self._servers if s.proc is None or s.proc.poll() is None]
+                        self._servers.append(server)
                     server.start(self.server_start_timeout_s)
                     started.append(_Variant(variant["VariantName"], variant["ModelName"], server))
                 except Exception as exc:
@@ -1245,7 +1325,9 @@ class LocalSageMaker:
                 if retain:
                     for v in variants:
                         if v["VariantName"] in previous and "CurrentWeight" in previous[v["VariantName"]]:
-                            v["CurrentWeight"] = v["DesiredWeight"] = previous[v["VariantName"]]["CurrentWeight"]
+                            v["CurrentWeight"] = v["DesiredWeight"] = previous[v["VariantName"]][
+                                "CurrentWeight"
+                            ]
                 endpoint.production_variants = variants
                 endpoint.endpoint_config_name = spec["config"]
                 endpoint.data_capture_config = spec["capture"]
@@ -1311,7 +1393,9 @@ class LocalSageMaker:
     ) -> InvokeResult:
         endpoint = backend.endpoints.get(name)
         if endpoint is None:
-            raise _runtime_error("ValidationError", f"Endpoint {name} of account {backend.account_id} not found.")
+            raise _runtime_error(
+                "ValidationError", f"Endpoint {name} of account {backend.account_id} not found."
+            )
         state = self._state(backend.account_id, backend.region_name, name)
         with state.changed:
             if state.active is None and endpoint.endpoint_status in ("InService", "Updating"):
@@ -1319,7 +1403,8 @@ class LocalSageMaker:
             deployment = state.active
             if deployment is None:
                 raise _runtime_error(
-                    "ValidationError", f"Endpoint {name} is not in service (status {endpoint.endpoint_status})."
+                    "ValidationError",
+                    f"Endpoint {name} is not in service (status {endpoint.endpoint_status}).",
                 )
             with deployment.lock:
                 deployment.inflight += 1
@@ -1344,7 +1429,7 @@ class LocalSageMaker:
                 raise _runtime_error(
                     "ModelError",
                     f'Received server error ({status}) from {variant.name} with message "{message}". '
-                    f"See {self.log_dir / 'endpoints' / name / (variant.name + '.log')} for more information.",
+                    f"See {self._variant_log(name, variant.name)} for more information.",
                     OriginalStatusCode=status,
                     OriginalMessage=message,
                     LogStreamArn=f"arn:aws:logs:{backend.region_name}:{backend.account_id}:log-group:"
@@ -1358,6 +1443,9 @@ class LocalSageMaker:
         finally:
             with deployment.lock:
                 deployment.inflight -= 1
+
+    def _variant_log(self, endpoint: str, variant: str) -> Path:
+        return self.log_dir / "endpoints" / endpoint / f"{variant}.log"
 
     @staticmethod
     def _pick_variant(endpoint: Any, deployment: _Deployment, target: str | None) -> _Variant:
@@ -1381,6 +1469,7 @@ class LocalSageMaker:
 
 _installed: dict[str, Any] = {}
 _install_lock = threading.Lock()
+_request = threading.local()  # the Environment of the CreateTrainingJob / CreateProcessingJob being served
 
 
 def _manager() -> LocalSageMaker:
@@ -1393,14 +1482,16 @@ def install(manager: LocalSageMaker) -> None:
 
     Also resumes what the restored state says was running (see ``LocalSageMaker.resume``).
     """
-    from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
+    from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     with _install_lock:
         _installed["manager"] = manager
         if "originals" not in _installed:
-            _installed["originals"] = _patch(SageMakerModelBackend, SageMakerResponse, SageMakerRuntimeResponse, FakeEndpoint)
+            _installed["originals"] = _patch(
+                SageMakerModelBackend, SageMakerResponse, SageMakerRuntimeResponse
+            )
     manager.resume()
 
 
@@ -1428,7 +1519,7 @@ def uninstall() -> None:
 _MISSING = object()
 
 
-def _patch(backend_cls: Any, response_cls: Any, runtime_cls: Any, endpoint_cls: Any) -> dict[tuple[str, str], Any]:
+def _patch(backend_cls: Any, response_cls: Any, runtime_cls: Any) -> dict[tuple[str, str], Any]:
     from moto.sagemaker.exceptions import ResourceInUseException
     from moto.sagemaker.models import FakeEndpoint, FakeProcessingJob, FakeTrainingJob
 
@@ -1446,11 +1537,14 @@ def _patch(backend_cls: Any, response_cls: Any, runtime_cls: Any, endpoint_cls: 
 
     def create_training_job(self: Any, **kwargs: Any) -> Any:
         name = kwargs["training_job_name"]
+        environment = getattr(_request, "environment", None)
         if name in self.training_jobs:
-            raise ResourceInUseException(message=f"Training job names must be unique within an AWS account and region, and a training job with this name already exists ({FakeTrainingJob.arn_formatter(name, self.account_id, self.region_name)})")
+            arn = FakeTrainingJob.arn_formatter(name, self.account_id, self.region_name)
+            raise ResourceInUseException(message=f"Training job {arn} already exists: names must be unique")
         spec = copy.deepcopy(kwargs.get("algorithm_specification") or {})
         job = original_create_training(self, **kwargs)
         job.algorithm_specification = spec  # moto replaces MetricDefinitions with a sample of its own
+        job.environment = environment or None  # moto drops Environment
         _manager().submit_training_job(self, job)
         return job
 
@@ -1467,9 +1561,12 @@ def _patch(backend_cls: Any, response_cls: Any, runtime_cls: Any, endpoint_cls: 
 
     def create_processing_job(self: Any, **kwargs: Any) -> Any:
         name = kwargs["processing_job_name"]
+        environment = getattr(_request, "environment", None)
         if name in self.processing_jobs:
-            raise ResourceInUseException(message=f"Processing job {FakeProcessingJob.arn_formatter(name, self.account_id, self.region_name)} already exists")
+            arn = FakeProcessingJob.arn_formatter(name, self.account_id, self.region_name)
+            raise ResourceInUseException(message=f"Processing job {arn} already exists: names must be unique")
         job = original_create_processing(self, **kwargs)
+        job.environment = environment or None  # moto drops Environment
         _manager().submit_processing_job(self, job)
         return job
 
@@ -1479,8 +1576,9 @@ def _patch(backend_cls: Any, response_cls: Any, runtime_cls: Any, endpoint_cls: 
             arn = FakeProcessingJob.arn_formatter(processing_job_name, self.account_id, self.region_name)
             raise _validation_error(f"Could not find processing job '{arn}'.")
         if job.processing_job_status != "InProgress":
+            status = job.processing_job_status
             raise _validation_error(
-                f"The request was rejected because the processing job is in status {job.processing_job_status}."
+                f"The request was rejected because the processing job is in status {status}."
             )
         _manager().stop_processing_job(self, job)
 
@@ -1492,7 +1590,9 @@ def _patch(backend_cls: Any, response_cls: Any, runtime_cls: Any, endpoint_cls: 
         _manager().deploy(self, endpoint, endpoint_config_name, mode="create")
         return endpoint
 
-    def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, retain_all_variant_properties: bool = False) -> str:
+    def update_endpoint(
+        self: Any, endpoint_name: str, endpoint_config_name: str, retain_all_variant_properties: bool = False
+    ) -> str:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
@@ -1501,9 +1601,11 @@ def _patch(backend_cls: Any, response_cls: Any, runtime_cls: Any, endpoint_cls: 
             self.describe_endpoint_config(endpoint_config_name)  # raises moto's own error
         if endpoint.endpoint_status != "InService":
             raise _validation_error(
-                f"Cannot update in-progress endpoint \"{endpoint.arn}\" (status {endpoint.endpoint_status})."
+                f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).'
             )
-        _manager().deploy(self, endpoint, endpoint_config_name, mode="update", retain=retain_all_variant_properties)
+        _manager().deploy(
+            self, endpoint, endpoint_config_name, mode="update", retain=retain_all_variant_properties
+        )
         return str(endpoint.arn)
 
     def delete_endpoint(self: Any, endpoint_name: str) -> None:
@@ -1532,6 +1634,18 @@ def _patch(backend_cls: Any, response_cls: Any, runtime_cls: Any, endpoint_cls: 
         )
         return ActionResult({"EndpointArn": arn})
 
+    def with_environment(original: Any) -> Any:
+        def action(self: Any) -> Any:
+            _request.environment = self._get_param("Environment")
+            try:
+                return original(self)
+            finally:
+                _request.environment = None
+
+        return action
+
+    replace("response", "create_training_job", with_environment(response_cls.create_training_job))
+    replace("response", "create_processing_job", with_environment(response_cls.create_processing_job))
     replace("response", "stop_training_job", stop_training_job_action)
     replace("response", "update_endpoint", update_endpoint_action)
 
@@ -1552,9 +1666,12 @@ def _patch(backend_cls: Any, response_cls: Any, runtime_cls: Any, endpoint_cls: 
             custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
             inference_id=headers.get("X-Amzn-SageMaker-Inference-Id"),
         )
-        return 200, {"Content-Type": result.content_type, "x-Amzn-Invoked-Production-Variant": result.variant}, result.body
+        return (
+            200,
+            {"Content-Type": result.content_type, "x-Amzn-Invoked-Production-Variant": result.variant},
+            result.body,
+        )
 
     replace("runtime", "invoke_endpoint", invoke_endpoint_action)
     replace("runtime", "use_raw_body", True)  # request bodies may be binary
-    del endpoint_cls
     return originals

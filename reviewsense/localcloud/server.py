@@ -25,6 +25,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from reviewsense.localcloud import extensions
+from reviewsense.localcloud import sagemaker as local_sagemaker
 from reviewsense.localcloud.provision import Provisioned, Provisioner
 from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
 from reviewsense.localcloud.state import Snapshotter, StateStore
@@ -85,6 +86,7 @@ class LocalCloud:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.provisioned: Provisioned | None = None
+        self.sagemaker: local_sagemaker.LocalSageMaker | None = None
         self.restored: list[str] = []
         self.code: dict[str, Any] = {}
 
@@ -131,6 +133,10 @@ class LocalCloud:
         session = boto3.session.Session(region_name=o.region)
         provisioner = Provisioner(session, settings, self.endpoint)
         extensions.install(self.runtime, self._start_execution)
+        self.sagemaker = local_sagemaker.LocalSageMaker(
+            self.endpoint, o.home, o.region, on_change=self.snapshotter.mark_dirty
+        )
+        local_sagemaker.install(self.sagemaker)  # also re-serves the endpoints restored from disk
         self.provisioned = provisioner.provision(app_module.app, o.project_root / "statemachines")
         self.code = provisioner.publish_code(o.project_root)
         for name, arn in self.provisioned.functions.items():
@@ -152,11 +158,14 @@ class LocalCloud:
         self.runtime.drain(timeout_s=60)
         self.runtime.shutdown()
         self._starter.shutdown(wait=True)
+        if self.sagemaker is not None:
+            self.sagemaker.shutdown()  # running jobs end Stopped, endpoint servers exit
         if self.options.persist:
             self.snapshotter.stop()
         if self._server is not None:
             self._server.shutdown()
         extensions.uninstall()
+        local_sagemaker.uninstall()
         endpoint_file = self.options.home / "endpoint.json"
         if endpoint_file.exists() and json.loads(endpoint_file.read_text()).get("pid") == os.getpid():
             endpoint_file.unlink()

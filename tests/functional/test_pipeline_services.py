@@ -1,0 +1,195 @@
+"""The pipeline's Lambda services against moto: plan, gate, register with lineage, deploy, triggers, watchdog."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from chalicelib.config import Settings
+from chalicelib.container import Container
+from chalicelib.services.watchdog import LOG_GROUP, TrainingWatchdog
+
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:reviewsense-local-training-pipeline"
+
+
+@pytest.fixture
+def container(lake: Any, settings: Settings) -> Container:
+    return Container(settings, lake)
+
+
+def put_json(aws: Any, uri: str, value: Any) -> None:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(value).encode())
+
+
+def evaluation(macro_f1: float, neg_recall: float) -> dict[str, Any]:
+    return {"macro_f1": macro_f1, "accuracy": 0.9, "per_class": {"negative": {"recall": neg_recall}}}
+
+
+def test_prepare_plans_every_sagemaker_request(container: Container) -> None:
+    run = container.pipeline_service.prepare(
+        {
+            "execution_name": "manual-20261126-101500",
+            "hyperparameters": {"epochs": "1"},
+            "gate": {"tolerance": 0.05},
+        }
+    )
+    assert run["run_id"].endswith("manual-20261126-101500")
+    assert run["has_champion"] is False and run["evaluate_champion"] == {}
+    training = run["training"]
+    assert training["TrainingJobName"].startswith("rs-") and len(training["TrainingJobName"]) <= 63
+    assert training["HyperParameters"]["epochs"] == "1"
+    assert training["HyperParameters"]["sagemaker_program"] == "training/train.py"
+    assert [c["ChannelName"] for c in training["InputDataConfig"]] == ["train", "validation", "test"]
+    assert run["model_data"].endswith(f"{training['TrainingJobName']}/output/model.tar.gz")
+    assert run["featurize"]["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3",
+        "-m",
+        "training.featurize",
+    ]
+    assert run["gate_config"]["tolerance"] == 0.05
+
+
+def test_gate_register_and_deploy_the_first_model(container: Container, lake: Any) -> None:
+    service = container.pipeline_service
+    run = service.prepare({"execution_name": "first"})
+    put_json(lake, run["candidate_evaluation_uri"], evaluation(0.72, 0.7))
+    put_json(lake, f"{run['base_uri']}features/train/part-0.parquet", {"x": 1})
+    gate = service.gate(run)
+    assert gate["approved"] and gate["status"] == "Approved"
+
+    registered = service.register(
+        run, gate, {"FinalMetricDataList": [{"MetricName": "val_macro_f1", "Value": 0.7}]}
+    )
+    shown = service.show_model(registered["model_package_arn"])
+    assert shown["status"] == "Approved"
+    assert shown["run_id"] == run["run_id"] and shown["macro_f1"] == "0.7200"
+    lineage_bucket, _, lineage_key = registered["lineage_uri"].removeprefix("s3://").partition("/")
+    lineage = json.loads(lake.client("s3").get_object(Bucket=lineage_bucket, Key=lineage_key)["Body"].read())
+    assert list(lineage["data_version"]["files"]) == [
+        f"pipeline/{run['run_id']}/features/train/part-0.parquet"
+    ]
+    assert lineage["hyperparameters"]["sagemaker_program"] == "training/train.py"
+    assert lineage["training_metrics"] == {"val_macro_f1": 0.7}
+    assert lineage["gate"]["status"] == "Approved"
+
+    deployed = service.deploy(run)
+    sm = lake.client("sagemaker")
+    config = sm.describe_endpoint_config(EndpointConfigName=deployed["endpoint_config"])
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in config["ProductionVariants"]] == [
+        ("champion", 1.0)
+    ]
+    assert config["DataCaptureConfig"]["EnableCapture"] is True
+    assert service.live_models()["champion"]["model_data"] == run["model_data"]
+    assert [m["live"] for m in service.list_models()] == ["champion"]
+
+
+def test_a_worse_candidate_is_registered_rejected(container: Container, lake: Any) -> None:
+    service = container.pipeline_service
+    run = service.prepare({"execution_name": "worse", "gate": {"min_macro_f1": 0.9}})
+    put_json(lake, run["candidate_evaluation_uri"], evaluation(0.72, 0.7))
+    gate = service.gate(run)
+    assert not gate["approved"]
+    registered = service.register(run, gate, {})
+    assert service.show_model(registered["model_package_arn"])["status"] == "Rejected"
+    assert "below the floor" in service.show_model(registered["model_package_arn"])["gate_reasons"]
+
+
+def test_cleanup_removes_what_a_failed_run_created(container: Container, lake: Any) -> None:
+    service = container.pipeline_service
+    run = service.prepare({"execution_name": "failed"})
+    sm = lake.client("sagemaker")
+    sm.create_model(
+        ModelName=f"rs-{run['run_id']}",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        PrimaryContainer={"Image": "img", "ModelDataUrl": run["model_data"]},
+    )
+    assert service.cleanup(run)["deleted"] == [f"rs-{run['run_id']}"]
+
+
+def start_machine(lake: Any) -> None:
+    lake.client("stepfunctions").create_state_machine(
+        name="reviewsense-local-training-pipeline",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/x",
+    )
+
+
+def test_new_data_trigger_starts_once_per_threshold_crossing(lake: Any, settings: Settings) -> None:
+    start_machine(lake)
+    s = Settings(
+        **{**settings.__dict__, "retrain_threshold": 100, "pipeline_state_machine_arn": STATE_MACHINE}
+    )
+    trigger = Container(s, lake).pipeline_trigger
+    assert trigger.on_reviews_ingested(60)["started"] is False
+    first = trigger.on_reviews_ingested(60)
+    assert first["started"] and first["execution_name"] == "new-data-000001"
+    assert trigger.on_reviews_ingested(30)["started"] is False  # 20 + 30 pending
+    assert trigger.on_reviews_ingested(50)["execution_name"] == "new-data-000002"
+
+
+def test_schedule_and_duplicate_triggers_do_not_start_twice(lake: Any, settings: Settings) -> None:
+    start_machine(lake)
+    s = Settings(**{**settings.__dict__, "pipeline_state_machine_arn": STATE_MACHINE})
+    trigger = Container(s, lake).pipeline_trigger
+    first = trigger.on_schedule("2026-11-26T10:00:00Z")
+    again = trigger.on_schedule("2026-11-26T10:30:00Z")  # same hour: same name, same input
+    assert first["execution_name"] == again["execution_name"] == "schedule-20261126-10"
+    # Step Functions answers a repeated start with the same execution (or ExecutionAlreadyExists).
+    assert again.get("execution_arn", first["execution_arn"]) == first["execution_arn"]
+    executions = lake.client("stepfunctions").list_executions(stateMachineArn=STATE_MACHINE)["executions"]
+    assert len(executions) == 1
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RecordingSageMaker:
+    """Test double: the job's status and StopTrainingJob calls (moto's in-process SageMaker lacks Stop)."""
+
+    def __init__(self) -> None:
+        self.stopped: list[str] = []
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803 - boto3 naming
+        return {"TrainingJobStatus": "Stopping" if TrainingJobName in self.stopped else "InProgress"}
+
+    def stop_training_job(self, TrainingJobName: str) -> None:  # noqa: N803 - boto3 naming
+        self.stopped.append(TrainingJobName)
+
+
+def test_watchdog_stops_a_diverging_job_and_alerts(lake: Any, settings: Settings) -> None:
+    logs, sns, sqs = lake.client("logs"), lake.client("sns"), lake.client("sqs")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="job-1/algo-1")
+    lines = [f"step: {i} epoch: 0.1 train_loss: {0.5 + i} grad_norm: 1.0" for i in range(1, 5)]
+    lines.append("step: 5 epoch: 0.2 train_loss: nan grad_norm: nan")
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName="job-1/algo-1",
+        logEvents=[{"timestamp": now_ms() + i, "message": line} for i, line in enumerate(lines)],
+    )
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    sm = RecordingSageMaker()
+    s = Settings(**{**settings.__dict__, "alerts_topic_arn": topic})
+    result = TrainingWatchdog(s, sm, logs, sns).check_job("job-1")
+    assert sm.stopped == ["job-1"]
+    assert result["action"] == "stopped" and result["violations"][0]["rule"] == "nan_loss"
+    (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
+    assert "nan_loss" in json.loads(message["Body"])["Message"]
+    # A healthy job is left alone.
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="job-2/algo-1")
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName="job-2/algo-1",
+        logEvents=[{"timestamp": now_ms(), "message": "step: 1 train_loss: 1.0 grad_norm: 1.0"}],
+    )
+    assert TrainingWatchdog(s, sm, logs, sns).check_job("job-2")["action"] == "none"
