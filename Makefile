@@ -22,7 +22,7 @@ install: $(STAMP)
 
 ## The main job: start the local cloud if needed, ingest the dataset, summarise the lake.
 demo: install
-	$(BIN)/reviewsense demo --data $(DATA)
+	$(BIN)/reviewsense demo --data $(DATA) $(DEMO_ARGS)
 
 ## Everything CI runs: lint, types, then the default test suite (slow tests excluded).
 test: install check

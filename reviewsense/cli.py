@@ -226,7 +226,9 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from reviewsense.demo import run_demo
 
-    return run_demo(data=Path(args.data), port=args.port, timeout_s=args.timeout)
+    return run_demo(
+        data=Path(args.data), port=args.port, timeout_s=args.timeout, with_pipeline=not args.ingest_only
+    )
 
 
 # -- model -----------------------------------------------------------------------------------------
@@ -285,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--port", type=int, default=int(os.environ.get("REVIEWSENSE_PORT", targets.DEFAULT_PORT))
     )
-    demo.add_argument("--timeout", type=float, default=600.0)
+    demo.add_argument("--timeout", type=float, default=1800.0)
+    demo.add_argument("--ingest-only", action="store_true", help="stop after ingestion (no training run)")
     demo.set_defaults(func=cmd_demo)
 
     from reviewsense.pipelinecli import add_commands

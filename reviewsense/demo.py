@@ -7,6 +7,7 @@ function, and summarises the lake with SQL.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ def _section(title: str) -> None:
     print(f"\n== {title} ==")
 
 
-def run_demo(data: Path, port: int, timeout_s: float) -> int:
+def run_demo(data: Path, port: int, timeout_s: float, with_pipeline: bool = True) -> int:
     if not data.is_file():
         print(
             f"error: dataset not found at {data} (pass --data PATH or set REVIEWSENSE_DATA)", file=sys.stderr
@@ -82,4 +83,66 @@ def run_demo(data: Path, port: int, timeout_s: float) -> int:
         result = run_query(tgt, sql)
         print_table(result.columns, result.rows)
     print('\nTry: reviewsense query "SELECT rating, count(*) FROM reviews GROUP BY rating ORDER BY rating"')
+    if not with_pipeline:
+        return 0
+    return run_pipeline_part(tgt, timeout_s)
+
+
+SAMPLES = [
+    "I love this dress, the fit is perfect and the fabric is soft.",
+    "It is okay. The colour is nice but it runs a bit large.",
+    "Terrible quality, the seam ripped after one wash. Returning it.",
+]
+
+
+def run_pipeline_part(tgt: targets.Target, timeout_s: float) -> int:
+    """The ingestion above crossed the new-data threshold: follow the training run it started."""
+    from chalicelib.container import Container
+    from reviewsense.pipelinecli import latest_execution, step_view, wait_for
+
+    c = Container(tgt.settings, tgt.session)
+    _section("Training pipeline (started by the new-data trigger)")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            execution = latest_execution(c, None)
+            break
+        except SystemExit:
+            if time.monotonic() > deadline:
+                print("no run was triggered; starting one", flush=True)
+                c.pipeline_trigger.start(f"demo-{int(time.time())}", "manual")
+            time.sleep(1)
+    print(
+        f"following {execution['name']} (bounded demo budget; `reviewsense pipeline status` shows the steps)"
+    )
+    code = wait_for(c, execution["name"], timeout_s)
+    print_table(["step", "status", "visits", "seconds", "error"], step_view(c, execution["executionArn"]))
+    _section("Model registry")
+    rows = [
+        [
+            m["version"],
+            m["status"],
+            m.get("live", ""),
+            m.get("macro_f1", ""),
+            m.get("negative_recall", ""),
+            m["arn"],
+        ]
+        for m in c.pipeline_service.list_models()
+    ]
+    print_table(["version", "status", "live", "macro_f1", "neg_recall", "arn"], rows)
+    if code != 0:
+        return code
+    _section("The real-time endpoint")
+    response = c.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=tgt.settings.endpoint_name,
+        ContentType="application/json",
+        Body=json.dumps({"instances": SAMPLES}),
+    )
+    body = json.loads(response["Body"].read())
+    predictions = body["predictions"] if isinstance(body, dict) else body
+    variant = response.get("InvokedProductionVariant", "")
+    print_table(
+        ["text", "label", "variant"],
+        [[t, p.get("label"), variant] for t, p in zip(SAMPLES, predictions, strict=True)],
+    )
     return 0

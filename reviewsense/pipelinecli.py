@@ -74,7 +74,7 @@ def step_view(c: Container, execution_arn: str) -> list[list[Any]]:
             step["status"] = "done"
             step["seconds"] = (event["timestamp"] - step["start"]).total_seconds()
         elif event["type"].endswith("Failed") and order:
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             steps[order[-1]]["status"] = "failed"
             steps[order[-1]]["error"] = f"{details.get('error', '')}: {str(details.get('cause', ''))[:80]}"
     return [
@@ -161,12 +161,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     service = c.pipeline_service
     action = args.models_command
     if action == "list":
-        rows = [
-            [m["version"], m["status"], m.get("live", ""), m.get("macro_f1", ""), m.get("negative_recall", ""),
-             m.get("run_id", ""), m["arn"]]
-            for m in service.list_models()
-        ]  # fmt: skip
-        _table(["version", "status", "live", "macro_f1", "neg_recall", "run_id", "arn"], rows)
+        keys = ["version", "status", "live", "macro_f1", "negative_recall", "run_id", "arn"]
+        rows = [[m.get(k, "") for k in keys] for m in service.list_models()]
+        _table(keys, rows)
         return 0
     if action == "show":
         result: Any = service.show_model(args.arn)

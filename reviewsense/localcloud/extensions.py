@@ -4,6 +4,9 @@ Two hooks, both pinned to moto 5.2.5 (``requirements-dev.txt``) and guarded by e
 
 * ``LambdaFunction.invoke``: functions known to the ``LocalLambdaRuntime`` run in-process
   (covers ``lambda.invoke`` from any client, Step Functions ``lambda:invoke`` tasks and S3 → Lambda).
+* ``StateTaskServiceAwsSdk._eval_service_task``: ``aws-sdk:*`` task results carry timestamps as
+  ISO-8601 strings, as on AWS (moto keeps boto3's ``datetime`` objects, which its own API then fails
+  to serialise).
 * ``Rule.send_to_targets``: EventBridge rules whose targets are Lambda functions or Step Functions
   state machines (moto raises ``NotImplementedError`` for both) invoke the function asynchronously
   or start an execution; every other target type keeps moto's own delivery.
@@ -46,10 +49,28 @@ def _event_for_target(target: dict[str, Any], event: dict[str, Any]) -> dict[str
     return delivered
 
 
+def json_safe(value: Any) -> Any:
+    """Timestamps as ISO-8601 strings (and bytes as text), recursively."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
 def install(runtime: LocalLambdaRuntime, start_execution: StartExecution) -> None:
     """Patch moto (idempotent); later calls replace the runtime and the Step Functions starter."""
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    sdk_task = aws_sdk.StateTaskServiceAwsSdk
 
     with _lock:
         _installed["runtime"] = runtime
@@ -58,8 +79,14 @@ def install(runtime: LocalLambdaRuntime, start_execution: StartExecution) -> Non
             return
         original_invoke = LambdaFunction.invoke
         original_send = Rule.send_to_targets
+        original_sdk = sdk_task._eval_service_task
         _installed["lambda_invoke"] = original_invoke
         _installed["send_to_targets"] = original_send
+        _installed["aws_sdk_task"] = original_sdk
+
+    def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        original_sdk(self, env, *args, **kwargs)
+        env.stack.append(json_safe(env.stack.pop()))
 
     def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
         rt: LocalLambdaRuntime = _installed["runtime"]
@@ -77,6 +104,8 @@ def install(runtime: LocalLambdaRuntime, start_execution: StartExecution) -> Non
         return json.dumps(result, default=str).encode()
 
     def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if getattr(self, "scheduled_expression", None) and not self.event_pattern.get_pattern():
+            return  # a schedule rule has no pattern: the local scheduler fires it, events never do
         if not self.event_pattern.matches_event(original_event):
             return
         rt: LocalLambdaRuntime = _installed["runtime"]
@@ -97,6 +126,7 @@ def install(runtime: LocalLambdaRuntime, start_execution: StartExecution) -> Non
             original_send(clone, original_event, transform_input)
 
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    sdk_task._eval_service_task = eval_service_task  # type: ignore[method-assign]
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 
 
@@ -104,10 +134,16 @@ def uninstall() -> None:
     """Restore moto's own behaviour (tests that install the extensions in-process call this)."""
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    sdk_task = aws_sdk.StateTaskServiceAwsSdk
 
     with _lock:
         if "lambda_invoke" not in _installed:
             return
+        sdk_task._eval_service_task = _installed.pop("aws_sdk_task")  # type: ignore[method-assign]
         LambdaFunction.invoke = _installed.pop("lambda_invoke")  # type: ignore[method-assign]
         Rule.send_to_targets = _installed.pop("send_to_targets")  # type: ignore[method-assign]
         _installed.clear()

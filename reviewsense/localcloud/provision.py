@@ -104,6 +104,7 @@ class Provisioner:
             "GlueDatabase": self._s.glue_database,
             "AlertsTopicArn": out.topics["alerts"],
             "ExecutionRoleArn": role_arn,
+            "SageMakerRoleArn": self._s.sagemaker_role_arn,
         }
         for name, arn in out.functions.items():
             camel = "".join(part.capitalize() for part in re.split(r"[_-]", name))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import gzip
 import hashlib
 import io
@@ -182,10 +183,18 @@ def _validation_error(message: str) -> Exception:
     return ValidationError(message=message)
 
 
-def _runtime_error(code: str, message: str, **attributes: Any) -> Exception:
+@functools.cache
+def _runtime_exception_class() -> type[Exception]:
     from moto.core.exceptions import ServiceException
 
-    exc = ServiceException(code, message)
+    class RuntimeServiceError(ServiceException):
+        """Defined outside ``moto.*`` so moto serialises it with the sagemaker-runtime error shapes."""
+
+    return RuntimeServiceError
+
+
+def _runtime_error(code: str, message: str, **attributes: Any) -> Exception:
+    exc = _runtime_exception_class()(code, message)
     for name, value in attributes.items():
         setattr(exc, name, value)
     return exc
@@ -368,6 +377,7 @@ def _run_process(
     """Run ``cmd``, stream both outputs to the log file, CloudWatch Logs and ``on_line``; honour stops."""
     lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    any_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)  # when a script reports its error on stdout
     log_path.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         cmd,
@@ -412,6 +422,7 @@ def _run_process(
                 else:
                     log_file.write(text + "\n")
                     telemetry.line(text)
+                    any_tail.append(text)
                     if stream == "stderr":
                         tail.append(text)
                     on_line(text)
@@ -439,7 +450,7 @@ def _run_process(
     returncode = proc.wait()
     _signal_group(proc, signal.SIGKILL)  # leftovers of a job that exited but left children behind
     telemetry.flush()
-    return _Outcome(returncode=returncode, stopped=stopped, stderr_tail=list(tail))
+    return _Outcome(returncode=returncode, stopped=stopped, stderr_tail=list(tail or any_tail))
 
 
 # ---- endpoints -------------------------------------------------------------------------------------------
@@ -1487,12 +1498,14 @@ def install(manager: LocalSageMaker) -> None:
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     with _install_lock:
+        fresh = _installed.get("manager") is not manager
         _installed["manager"] = manager
         if "originals" not in _installed:
             _installed["originals"] = _patch(
                 SageMakerModelBackend, SageMakerResponse, SageMakerRuntimeResponse
             )
-    manager.resume()
+    if fresh:
+        manager.resume()
 
 
 def uninstall() -> None:

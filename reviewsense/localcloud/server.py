@@ -28,6 +28,7 @@ from reviewsense.localcloud import extensions
 from reviewsense.localcloud import sagemaker as local_sagemaker
 from reviewsense.localcloud.provision import Provisioned, Provisioner
 from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
+from reviewsense.localcloud.scheduler import LocalScheduler
 from reviewsense.localcloud.state import Snapshotter, StateStore
 
 LOCAL_CREDENTIALS = {
@@ -89,6 +90,7 @@ class LocalCloud:
         self.sagemaker: local_sagemaker.LocalSageMaker | None = None
         self.restored: list[str] = []
         self.code: dict[str, Any] = {}
+        self.scheduler: LocalScheduler | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -149,12 +151,22 @@ class LocalCloud:
                     dead_letter_queue_url=self.provisioned.dead_letter_queues.get(fn),
                 )
             )
+        self.scheduler = LocalScheduler(
+            self.provisioned.schedules,
+            self.runtime.invoke_async,
+            o.region,
+            "123456789012",
+            speedup=float(os.environ.get("REVIEWSENSE_LOCAL_SCHEDULE_SPEEDUP", "1")),
+        )
+        self.scheduler.start()
         if o.persist:
             self.snapshotter.start()
             self.state.save()
         self._write_endpoint_file()
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.runtime.drain(timeout_s=60)
         self.runtime.shutdown()
         self._starter.shutdown(wait=True)
@@ -164,6 +176,7 @@ class LocalCloud:
             self.snapshotter.stop()
         if self._server is not None:
             self._server.shutdown()
+            self._server.server_close()
         extensions.uninstall()
         local_sagemaker.uninstall()
         endpoint_file = self.options.home / "endpoint.json"
@@ -195,7 +208,7 @@ class LocalCloud:
         self._thread.start()
 
     def _configure_moto(self) -> None:
-        body = json.dumps({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        body = json.dumps({"stepfunctions": {"execute_state_machine": True}})
         request = urllib.request.Request(
             f"{self.endpoint}/moto-api/config",
             data=body.encode(),

@@ -1,4 +1,4 @@
-"""The pipeline's Lambda services against moto: plan, gate, register with lineage, deploy, triggers, watchdog."""
+"""The pipeline's Lambda services against moto: plan, gate, register + lineage, deploy, triggers, watchdog."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 class Cloud:
-    def __init__(self, home: Path, port: int) -> None:
+    def __init__(self, home: Path, port: int, **env: str) -> None:
         self.home = home
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
@@ -46,6 +46,7 @@ class Cloud:
             "REVIEWSENSE_HOME": str(home),
             "PYTHONFAULTHANDLER": "1",
             "REVIEWSENSE_RETRAIN_THRESHOLD": "1000000000",  # ingestion tests start no training run
+            **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -92,7 +93,13 @@ class Cloud:
         return [json.loads(line) for line in out.stdout.splitlines()]
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1")
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
 
 @pytest.fixture(scope="module")

