@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -20,12 +19,7 @@ from pathlib import Path
 
 from chalicelib.config import Settings
 from chalicelib.domain.reviews import ReviewParser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from reviewsense.target import free_port
 
 
 def bench_parse(data: bytes, key: str) -> tuple[float, int]:
@@ -61,7 +55,7 @@ def bench_local_cloud(data: bytes, key: str) -> float:
 
     with tempfile.TemporaryDirectory() as home:
         cloud = LocalCloud(
-            LocalCloudOptions(home=Path(home), project_root=project_root(), port=_free_port(), persist=False)
+            LocalCloudOptions(home=Path(home), project_root=project_root(), port=free_port(), persist=False)
         )
         cloud.start()
         try:

@@ -44,6 +44,15 @@ def read_endpoint_file(home: Path | None = None) -> dict[str, Any] | None:
     return info
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def is_alive(endpoint: str, timeout_s: float = 10.0) -> bool:
     try:
         with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=timeout_s) as response:

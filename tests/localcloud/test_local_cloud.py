@@ -13,7 +13,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ from typing import Any
 import boto3
 import pytest
 
+from reviewsense.target import free_port
 from tests.conftest import DATASET, ROOT
 
 pytestmark = pytest.mark.localcloud
 BUCKET = "reviewsense-lake"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Cloud:

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.localcloud.test_local_cloud import Cloud, free_port, upload_and_wait, wait_until
+from reviewsense.target import free_port
+from tests.localcloud.test_local_cloud import Cloud, upload_and_wait, wait_until
 from tests.training.conftest import make_kaggle_frame
 
 pytestmark = pytest.mark.localcloud
@@ -186,7 +187,13 @@ def test_a_diverging_job_is_stopped_by_the_watchdog(cloud: Cloud, tiny: Path, al
     alert_messages(cloud, alerts)
     diverge = hyperparameters(
         tiny,
-        **{"learning-rate": "5000", "epochs": "200", "logging-steps": "1", "health-checks": "false"},
+        **{
+            "learning-rate": "5000",
+            "epochs": "200",
+            "logging-steps": "1",
+            "health-checks": "false",  # the job does not stop itself: the watchdog must
+            "early-stopping-patience": "0",
+        },
     )
     started = time.monotonic()
     result = run_pipeline(cloud, "diverge", diverge, tiny, timeout="300")
@@ -201,3 +208,38 @@ def test_a_diverging_job_is_stopped_by_the_watchdog(cloud: Cloud, tiny: Path, al
     assert stopped, messages
     assert time.monotonic() - started < 300
     assert "violations" in stopped[0]["Message"]
+
+
+def test_an_approved_candidate_goes_live_as_challenger_then_promote_and_rollback(
+    cloud: Cloud, tiny: Path
+) -> None:
+    sm = cloud.client("sagemaker")
+    champion_config = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    out = cloud.cli(
+        "pipeline", "start", "--name", "challenger",
+        "--hyperparameters", json.dumps(hyperparameters(tiny)),
+        "--featurize", json.dumps(featurize_options(tiny)),
+        "--gate", json.dumps({"tolerance": 1.0}),
+        "--wait", "--timeout", "400",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    config = sm.describe_endpoint_config(
+        EndpointConfigName=sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    )
+    weights = {v["VariantName"]: v["InitialVariantWeight"] for v in config["ProductionVariants"]}
+    assert weights == {"champion": pytest.approx(0.9), "challenger": pytest.approx(0.1)}
+    listed = cloud.cli("models", "list")
+    assert "challenger" in listed.stdout and "champion" in listed.stdout, listed.stdout
+
+    promoted = cloud.cli("models", "promote")
+    assert promoted.returncode == 0, promoted.stderr
+    wait_until(lambda: sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService", 120)
+    live = sm.describe_endpoint_config(EndpointConfigName=json.loads(promoted.stdout)["endpoint_config"])
+    assert [v["VariantName"] for v in live["ProductionVariants"]] == ["champion"]
+    assert invoke(cloud, ["after promotion"])[1] == "champion"
+
+    rolled = cloud.cli("models", "rollback")
+    assert rolled.returncode == 0, rolled.stderr
+    assert json.loads(rolled.stdout)["endpoint_config"] == config["EndpointConfigName"]
+    wait_until(lambda: sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService", 120)
+    assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] != champion_config

@@ -14,7 +14,6 @@ import dataclasses
 import io
 import json
 import os
-import socket
 import tarfile
 import time
 import urllib.error
@@ -30,18 +29,13 @@ from botocore.exceptions import ClientError
 
 from reviewsense.localcloud.sagemaker import build_sourcedir
 from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
+from reviewsense.target import free_port
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.localcloud
 BUCKET = "sm-compute-test"
 ROLE = "arn:aws:iam::123456789012:role/reviewsense-local-execution"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Cloud:
