@@ -51,7 +51,7 @@ class PipelineTrigger:
         return self.start(f"schedule-{when:%Y%m%d-%H}", "schedule")
 
     def on_reviews_ingested(self, labelled: int) -> dict[str, Any]:
-        """Add to the counter of new labelled reviews; start a run each time it crosses the threshold."""
+        """Count new labelled reviews; at the threshold, start a run and count again from zero."""
         if labelled <= 0:
             return {"started": False, "reason": "no labelled reviews"}
         item = self._ddb.update_item(
@@ -68,9 +68,13 @@ class PipelineTrigger:
             claimed = self._ddb.update_item(
                 TableName=self._s.pipeline_table,
                 Key={"id": {"S": NEW_DATA_COUNTER}},
-                UpdateExpression="SET pending = pending - :t ADD generation :one",
+                UpdateExpression="SET pending = :zero ADD generation :one",
                 ConditionExpression="pending >= :t",
-                ExpressionAttributeValues={":t": {"N": str(self._s.retrain_threshold)}, ":one": {"N": "1"}},
+                ExpressionAttributeValues={
+                    ":t": {"N": str(self._s.retrain_threshold)},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                },
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except Exception as exc:
