@@ -811,6 +811,29 @@ class LocalSageMaker:
         job.secondary_status = status
         job.last_modified_time = now
         self._on_change()
+        self._emit_state_change(job)
+
+    def _emit_state_change(self, job: Any) -> None:
+        """EventBridge "SageMaker Training Job State Change", as SageMaker sends (the watchdog listens)."""
+        if not hasattr(job, "training_job_name"):
+            return
+        detail = {
+            "TrainingJobName": job.training_job_name,
+            "TrainingJobStatus": job.training_job_status,
+            "SecondaryStatus": job.secondary_status,
+        }
+        try:
+            self.clients.get("events").put_events(
+                Entries=[
+                    {
+                        "Source": "aws.sagemaker",
+                        "DetailType": "SageMaker Training Job State Change",
+                        "Detail": json.dumps(detail),
+                    }
+                ]
+            )
+        except Exception:  # an event is best effort, as on AWS; the watchdog also runs on a schedule
+            log.debug("could not publish the state change of %s", job.training_job_name, exc_info=True)
 
     def _finish_training(
         self, job: Any, status: str, secondary: str, message: str, failure_reason: str | None = None
@@ -828,6 +851,7 @@ class LocalSageMaker:
         job.failure_reason = failure_reason[-FAILURE_REASON_MAX:] if failure_reason else None
         job.training_job_status = status
         self._on_change()
+        self._emit_state_change(job)
 
     def _run_training(self, run: _Run, job: Any) -> None:
         name = job.training_job_name
