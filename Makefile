@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 
 .PHONY: install demo test check lint typecheck unit functional localcloud training test-slow \
-        local-up local-down local-status bench-ingest clean
+        local-up local-down local-status bench-ingest featurize train-linear train-demo train-best \
+        bench-train clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -51,6 +52,25 @@ local-down local-status: install
 
 bench-ingest: install
 	$(BIN)/python -m reviewsense.bench_ingest --data $(DATA)
+
+## Model work on the shared dataset, outside the pipeline (see docs/model.md for the numbers).
+FEATURES := .artifacts/features
+featurize: install
+	$(BIN)/python -m training.featurize --input $(DATA) --output-dir $(FEATURES)
+
+train-linear: featurize
+	$(BIN)/python -m training.baselines --model-dir .artifacts/runs/linear/model --output-data-dir .artifacts/runs/linear/output
+
+train-demo: featurize
+	$(BIN)/python -m training.train --model-dir .artifacts/runs/demo/model --output-data-dir .artifacts/runs/demo/output
+
+train-best: featurize
+	$(BIN)/python -m training.train --epochs 3 --max-steps 0 --learning-rate 8e-5 --class-weighting sqrt \
+	    --text-input title_text --max-seq-length 128 --model-dir .artifacts/runs/a/model --output-data-dir .artifacts/runs/a/output
+
+## Training throughput: bucketed dynamic padding vs fixed 128-token padding, alternating in one run.
+bench-train: featurize
+	$(BIN)/python -m training.bench --steps 12 --warmup-steps 2
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

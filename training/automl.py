@@ -39,7 +39,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # the bounded demo budget: about 7-9 minutes on 2 cores
     "minilm-demo": {"kind": "transformer", "params": {"max_steps": 250, "epochs": 1}},
     "minilm-1ep": {"kind": "transformer", "params": {"max_steps": 0, "epochs": 1}},
-    # the best CPU configuration found (see docs/model.md): about 45 minutes on 2 cores
+    # the best CPU configuration found (see docs/model.md): 45-65 minutes on 2 cores
     "minilm-best": {
         "kind": "transformer",
         "params": {"max_steps": 0, "epochs": 3, "learning_rate": 8e-5, "class_weighting": "sqrt"},

@@ -1,7 +1,7 @@
 """Training-throughput benchmark: length-bucketed dynamic padding vs fixed max-length padding.
 
-Both modes train the same model (same initial weights, same examples, same seed) for the same number of
-steps in one process, one after the other, so the speed-up is measured side by side on the same machine.
+Both modes train the same model (same initial weights, same seed) for the same number of steps in one
+process, interleaved step by step, so the speed-up is measured side by side under the same machine load.
 Reports samples/s, seconds/step, mean padded batch width and the share of padding tokens; also the
 inference throughput of the length-sorted scoring path. ``make bench-train`` runs it.
 """
@@ -9,6 +9,7 @@ inference throughput of the length-sorted scoring path. ``make bench-train`` run
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import sys
@@ -73,36 +74,54 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
     )
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    results: dict[str, Any] = {}
-    for mode in [m.strip() for m in cfg.modes.split(",") if m.strip()]:
-        model.load_state_dict(initial)
-        model.train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
-        rng = np.random.default_rng(cfg.seed)
-        batches = make_batches(lengths, cfg.batch_size, rng, mode, cfg.bucket_multiplier)
-        batches = batches[: cfg.warmup_steps + cfg.steps]
-        width_fixed = cfg.max_seq_length if mode == "fixed" else None
-        seconds, samples, tokens, padded = 0.0, 0, 0, 0
-        for i, idx in enumerate(batches):
-            inputs, labels = collate(data, idx, pad_id, width_fixed)
+    # the modes are interleaved step by step (each with its own copy of the model and optimizer), so a
+    # machine whose load changes during the run slows both alike
+    modes = [m.strip() for m in cfg.modes.split(",") if m.strip()]
+    state: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        m = copy.deepcopy(model)
+        m.load_state_dict(initial)
+        m.train()
+        batches = make_batches(
+            lengths, cfg.batch_size, np.random.default_rng(cfg.seed), mode, cfg.bucket_multiplier
+        )
+        state[mode] = {
+            "model": m,
+            "optimizer": torch.optim.AdamW(m.parameters(), lr=5e-5),
+            "batches": batches[: cfg.warmup_steps + cfg.steps],
+            "seconds": 0.0,
+            "samples": 0,
+            "tokens": 0,
+            "padded": 0,
+        }
+    for i in range(cfg.warmup_steps + cfg.steps):
+        for mode in modes:
+            st = state[mode]
+            if i >= len(st["batches"]):
+                continue
+            idx = st["batches"][i]
+            inputs, labels = collate(data, idx, pad_id, cfg.max_seq_length if mode == "fixed" else None)
             t0 = time.perf_counter()
-            out = model(**inputs, labels=labels)
+            out = st["model"](**inputs, labels=labels)
             out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            torch.nn.utils.clip_grad_norm_(st["model"].parameters(), 1.0)
+            st["optimizer"].step()
+            st["optimizer"].zero_grad(set_to_none=True)
             if i >= cfg.warmup_steps:
-                seconds += time.perf_counter() - t0
-                samples += len(idx)
-                tokens += int(inputs["attention_mask"].sum())
-                padded += int(inputs["attention_mask"].numel())
-        timed = max(len(batches) - cfg.warmup_steps, 1)
+                st["seconds"] += time.perf_counter() - t0
+                st["samples"] += len(idx)
+                st["tokens"] += int(inputs["attention_mask"].sum())
+                st["padded"] += int(inputs["attention_mask"].numel())
+    results: dict[str, Any] = {}
+    for mode in modes:
+        st = state[mode]
+        timed = max(len(st["batches"]) - cfg.warmup_steps, 1)
         results[mode] = {
             "steps": timed,
-            "samples_per_second": round(samples / max(seconds, 1e-9), 2),
-            "seconds_per_step": round(seconds / timed, 3),
-            "mean_batch_width": round(padded / max(samples, 1), 1),
-            "padding_share": round(1 - tokens / max(padded, 1), 3),
+            "samples_per_second": round(st["samples"] / max(st["seconds"], 1e-9), 2),
+            "seconds_per_step": round(st["seconds"] / timed, 3),
+            "mean_batch_width": round(st["padded"] / max(st["samples"], 1), 1),
+            "padding_share": round(1 - st["tokens"] / max(st["padded"], 1), 3),
         }
         log.info("bench mode: %s %s", mode, " ".join(f"{k}: {v}" for k, v in results[mode].items()))
     summary: dict[str, Any] = {

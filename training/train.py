@@ -14,7 +14,7 @@ logit biases for macro-F1 on validation; save a model directory ready to become 
 test channel and save per-example predictions with the product facets.
 
 Metric lines (``val_macro_f1: 0.7012``) are parseable by SageMaker metric-definition regexes, see
-``METRIC_DEFINITIONS``.
+``chalicelib.domain.training_health.METRIC_DEFINITIONS``.
 """
 
 from __future__ import annotations
@@ -52,17 +52,6 @@ log = logging.getLogger("training.train")
 
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
 PACKAGED_ALIASES = {PACKAGED_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
-
-METRIC_DEFINITIONS: list[dict[str, str]] = [
-    {"Name": "train_loss", "Regex": r"train_loss: ([-+0-9.eE]+|nan|inf)"},
-    {"Name": "grad_norm", "Regex": r"grad_norm: ([-+0-9.eE]+|nan|inf)"},
-    {"Name": "val_loss", "Regex": r"val_loss: ([-+0-9.eE]+|nan|inf)"},
-    {"Name": "val_acc", "Regex": r"val_acc: ([0-9.]+)"},
-    {"Name": "val_macro_f1", "Regex": r"val_macro_f1: ([0-9.]+)"},
-    {"Name": "test_acc", "Regex": r"test_acc: ([0-9.]+)"},
-    {"Name": "test_macro_f1", "Regex": r"test_macro_f1: ([0-9.]+)"},
-    {"Name": "samples_per_second", "Regex": r"samples_per_second: ([0-9.]+)"},
-]
 
 
 @dataclass

@@ -12,17 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-#: What train.py prints and SageMaker parses into metrics (kept equal to training/train.py by a test).
-METRIC_DEFINITIONS: list[dict[str, str]] = [
-    {"Name": "train_loss", "Regex": r"train_loss: ([-+0-9.eE]+|nan|inf)"},
-    {"Name": "grad_norm", "Regex": r"grad_norm: ([-+0-9.eE]+|nan|inf)"},
-    {"Name": "val_loss", "Regex": r"val_loss: ([-+0-9.eE]+|nan|inf)"},
-    {"Name": "val_acc", "Regex": r"val_acc: ([0-9.]+)"},
-    {"Name": "val_macro_f1", "Regex": r"val_macro_f1: ([0-9.]+)"},
-    {"Name": "test_acc", "Regex": r"test_acc: ([0-9.]+)"},
-    {"Name": "test_macro_f1", "Regex": r"test_macro_f1: ([0-9.]+)"},
-    {"Name": "samples_per_second", "Regex": r"samples_per_second: ([0-9.]+)"},
-]
+from chalicelib.domain.training_health import METRIC_DEFINITIONS
 
 PROCESSING_ROOT = "/opt/ml/processing"
 _NAME = re.compile(r"[^a-zA-Z0-9-]+")

@@ -23,6 +23,18 @@ VANISHING_GRADIENT = "vanishing_gradient"
 LOSS_NOT_DECREASING = "loss_not_decreasing"
 OVERFITTING = "overfitting"
 
+#: SageMaker metric definitions for the lines train.py prints (the pipeline passes them to CreateTrainingJob).
+METRIC_DEFINITIONS: list[dict[str, str]] = [
+    {"Name": "train_loss", "Regex": r"train_loss: ([-+0-9.eE]+|nan|inf)"},
+    {"Name": "grad_norm", "Regex": r"grad_norm: ([-+0-9.eE]+|nan|inf)"},
+    {"Name": "val_loss", "Regex": r"val_loss: ([-+0-9.eE]+|nan|inf)"},
+    {"Name": "val_acc", "Regex": r"val_acc: ([0-9.]+)"},
+    {"Name": "val_macro_f1", "Regex": r"val_macro_f1: ([0-9.]+)"},
+    {"Name": "test_acc", "Regex": r"test_acc: ([0-9.]+)"},
+    {"Name": "test_macro_f1", "Regex": r"test_macro_f1: ([0-9.]+)"},
+    {"Name": "samples_per_second", "Regex": r"samples_per_second: ([0-9.]+)"},
+]
+
 ALL_RULES: tuple[str, ...] = (
     NAN_LOSS,
     EXPLODING_GRADIENT,

