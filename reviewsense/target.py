@@ -53,6 +53,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def local_client(endpoint: str, service: str, region: str = "us-east-1") -> Any:
+    """A plain boto3 client for the local cloud at ``endpoint`` (fixed local credentials)."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def is_alive(endpoint: str, timeout_s: float = 10.0) -> bool:
     try:
         with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=timeout_s) as response:

@@ -20,10 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from reviewsense.target import free_port
+from reviewsense.target import free_port, local_client
 from tests.conftest import DATASET, ROOT
 
 pytestmark = pytest.mark.localcloud
@@ -87,13 +86,7 @@ class Cloud:
         return [json.loads(line) for line in out.stdout.splitlines()]
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return local_client(self.endpoint, service)
 
 
 @pytest.fixture(scope="module")

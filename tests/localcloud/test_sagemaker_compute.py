@@ -23,13 +23,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from reviewsense.localcloud.sagemaker import build_sourcedir
 from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
-from reviewsense.target import free_port
+from reviewsense.target import free_port, local_client
 from tests.conftest import ROOT
 from tests.tinymodels import build_tiny_bert
 
@@ -48,13 +47,7 @@ class Cloud:
         self.endpoint = self.cloud.endpoint
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return local_client(self.endpoint, service)
 
     def restart(self) -> None:
         """Stop, then start a new local cloud on the same home (a new port: the old socket stays bound)."""
