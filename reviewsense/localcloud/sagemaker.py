@@ -787,10 +787,14 @@ class LocalSageMaker:
         job.training_end_time = None
         job.failure_reason = None
         job.last_modified_time = now
-        run = _Run("training", job.training_job_name)
+        self._launch("training", backend, job.training_job_name, self._run_training, job)
+
+    def _launch(self, kind: str, backend: Any, name: str, target: Callable[..., None], job: Any) -> None:
+        """Track the job's run and start its worker thread."""
+        run = _Run(kind, name)
         with self._lock:
-            self._runs[("training", backend.account_id, backend.region_name, job.training_job_name)] = run
-        run.thread = self._spawn(self._run_training, run, job, name=f"training-{job.training_job_name}")
+            self._runs[(kind, backend.account_id, backend.region_name, name)] = run
+        run.thread = self._spawn(target, run, job, name=f"{kind}-{name}")
 
     def stop_training_job(self, backend: Any, job: Any) -> None:
         run = self._runs.get(("training", backend.account_id, backend.region_name, job.training_job_name))
@@ -1062,10 +1066,7 @@ class LocalSageMaker:
         job.failure_reason = None
         job.exit_message = None
         job.last_modified_time = now
-        run = _Run("processing", job.processing_job_name)
-        with self._lock:
-            self._runs[("processing", backend.account_id, backend.region_name, job.processing_job_name)] = run
-        run.thread = self._spawn(self._run_processing, run, job, name=f"processing-{job.processing_job_name}")
+        self._launch("processing", backend, job.processing_job_name, self._run_processing, job)
 
     def stop_processing_job(self, backend: Any, job: Any) -> None:
         run = self._runs.get(("processing", backend.account_id, backend.region_name, job.processing_job_name))
