@@ -134,6 +134,9 @@ class SentimentPredictor:
         self.text_input: str = self.decision.get("text_input", "text")
         self.max_seq_length = int(self.decision.get("max_seq_length", 128))
         self.ensemble_weight = float(self.decision.get("ensemble_weight", 1.0))
+        # a head trained on finer classes (e.g. 1-5 stars) names the label each of its outputs adds to
+        head = self.decision.get("head_to_label")
+        self.head_to_label: list[int] | None = [int(i) for i in head] if head else None
         bias = self.decision.get("logit_bias") or [0.0] * len(self.labels)
         self.logit_bias = np.asarray(bias, dtype=np.float64)
         self.batch_size = batch_size
@@ -182,7 +185,7 @@ class SentimentPredictor:
         ids: list[list[int]] = enc["input_ids"]
         types_: list[list[int]] | None = enc.get("token_type_ids")
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out = np.zeros((len(ids), len(self.labels)), dtype=np.float64)
+        out = np.zeros((len(ids), int(model.config.num_labels)), dtype=np.float64)
         pad = tokenizer.pad_token_id or 0
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
@@ -203,7 +206,12 @@ class SentimentPredictor:
                 logits = model(**{k: v.to(model.device) for k, v in kwargs.items()}).logits
                 probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
                 out[batch] = probs
-        return out
+        if self.head_to_label is None:
+            return out
+        collapsed = np.zeros((len(ids), len(self.labels)), dtype=np.float64)
+        for col, label in enumerate(self.head_to_label):
+            collapsed[:, label] += out[:, col]
+        return collapsed
 
     def predict_proba(self, items: Iterable[object], adjusted: bool = True) -> np.ndarray:
         """Class probabilities; ``adjusted`` applies the tuned logit bias (what the label is taken from)."""

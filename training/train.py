@@ -24,6 +24,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,13 @@ class TrainConfig:
         metadata={"help": "HF hub id or local dir; the default is the offline packaged all-MiniLM-L6-v2"},
     )
     text_input: str = field(default="title_text", metadata={"help": "text | title_text (title, text pair)"})
+    target: str = field(
+        default="label",
+        metadata={
+            "help": "label (3 sentiment classes) | rating (5 star classes, summed into the 3 labels: "
+            "the ordinal detail sharpens the neutral boundary)"
+        },
+    )
     max_seq_length: int = field(default=128, metadata={"help": "tokens per example after truncation"})
     padding: str = field(
         default="bucket", metadata={"help": "bucket (length-bucketed dynamic padding) | fixed (max length)"}
@@ -120,6 +128,11 @@ class TrainConfig:
     max_train_samples: int = field(default=0, metadata={"help": "cap on training examples; 0 = all"})
     max_eval_samples: int = field(default=0, metadata={"help": "cap on validation examples; 0 = all"})
     num_threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = all cores"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when available) | cpu | cuda"})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "fp32 | bf16 (autocast of the training forward pass) | auto (bf16 if supported)"},
+    )
     progress_bar: str = field(default="auto", metadata={"help": "auto (when interactive) | true | false"})
     health_checks: bool = field(default=True, metadata={"help": "stop training when a health rule fires"})
     health_rules: str = field(default=",".join(ALL_RULES), metadata={"help": "comma-separated rules"})
@@ -152,6 +165,33 @@ def resolve_model_name(name: str) -> str:
     return name
 
 
+def resolve_device(name: str) -> str:
+    """``auto`` is the GPU on a GPU instance (SageMaker ml.g*/p*), the CPU elsewhere."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in {"cpu", "cuda"} and not name.startswith("cuda:"):
+        raise ValueError(f"unknown device {name!r} (auto | cpu | cuda)")
+    return name
+
+
+def resolve_precision(name: str, device: str = "cpu") -> str:
+    """``auto`` becomes ``bf16`` where the device supports bfloat16 (CPU: oneDNN), else ``fp32``."""
+    if name in {"fp32", "bf16"}:
+        return name
+    if name != "auto":
+        raise ValueError(f"unknown precision {name!r} (auto | fp32 | bf16)")
+    import torch
+
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        return "bf16" if bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) else "fp32"
+    except (AttributeError, RuntimeError):  # builds without oneDNN
+        return "fp32"
+
+
 def _read_split(path: str, what: str, required: bool) -> pd.DataFrame | None:
     p = Path(path)
     if not p.exists():
@@ -179,18 +219,48 @@ def _holdout(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFr
     return frame.drop(index=val_idx).reset_index(drop=True), val
 
 
+RATING_HEAD: tuple[int, ...] = (0, 0, 1, 2, 2)  # 1..5 stars -> negative, negative, neutral, positive x2
+
+
+def head_to_label(target: str) -> tuple[int, ...] | None:
+    """Which sentiment label each output of the classification head adds to (None: one output per label)."""
+    if target == "label":
+        return None
+    if target == "rating":
+        return RATING_HEAD
+    raise ValueError(f"unknown target {target!r} (label | rating)")
+
+
+def head_names(target: str) -> list[str]:
+    return list(LABELS) if target == "label" else [f"{i} stars" for i in range(1, 6)]
+
+
+def targets_of(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """The training targets: the label, or the star rating as a 0-based class."""
+    if target == "label":
+        return np.asarray(frame["label"].to_numpy(dtype=np.int64))
+    ratings = pd.to_numeric(frame["rating"], errors="coerce").round()
+    bad = ~ratings.isin([1, 2, 3, 4, 5])
+    if bad.any():
+        raise ValueError(f"--target rating needs a 1-5 star rating on every row; {int(bad.sum())} lack one")
+    return np.asarray(ratings.to_numpy(dtype=np.int64) - 1, dtype=np.int64)
+
+
 @dataclass
 class Encoded:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]] | None
-    labels: np.ndarray
+    labels: np.ndarray  # the 3-class sentiment label (what is reported)
+    targets: np.ndarray  # what the head is trained on (labels, or 0-based star ratings)
 
     @property
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
 
 
-def encode(tokenizer: Any, frame: pd.DataFrame, text_input: str, max_len: int) -> Encoded:
+def encode(
+    tokenizer: Any, frame: pd.DataFrame, text_input: str, max_len: int, target: str = "label"
+) -> Encoded:
     titles = frame["title"].astype(str).tolist()
     texts = frame["text"].astype(str).tolist()
     if text_input == "title_text":
@@ -200,7 +270,8 @@ def encode(tokenizer: Any, frame: pd.DataFrame, text_input: str, max_len: int) -
     else:
         raise ValueError(f"unknown text_input {text_input!r} (text | title_text)")
     types_ = enc.get("token_type_ids") if "token_type_ids" in tokenizer.model_input_names else None
-    return Encoded(enc["input_ids"], types_, frame["label"].to_numpy(dtype=np.int64))
+    labels = frame["label"].to_numpy(dtype=np.int64)
+    return Encoded(enc["input_ids"], types_, labels, targets_of(frame, target))
 
 
 def make_batches(
@@ -239,7 +310,7 @@ def collate(
     batch: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
     if tt is not None:
         batch["token_type_ids"] = tt
-    return batch, torch.as_tensor(data.labels[idx], dtype=torch.long)
+    return batch, torch.as_tensor(data.targets[idx], dtype=torch.long)
 
 
 def class_weights(labels: np.ndarray, mode: str, n_classes: int) -> np.ndarray:
@@ -267,24 +338,38 @@ def loss_fn(logits: Any, labels: Any, weights: Any, gamma: float, smoothing: flo
     return (w * focal).sum() / w.sum()
 
 
-def predict_proba(model: Any, data: Encoded, batch_size: int, pad_id: int) -> tuple[np.ndarray, float]:
-    """Class probabilities (in data order) and the mean unweighted cross-entropy."""
+def collapse(head_probs: np.ndarray, head_map: Sequence[int] | None) -> np.ndarray:
+    """Sum the head's probabilities into the sentiment labels (identity without a map)."""
+    if head_map is None:
+        return head_probs
+    out = np.zeros((head_probs.shape[0], len(LABELS)), dtype=np.float64)
+    for col, label in enumerate(head_map):
+        out[:, label] += head_probs[:, col]
+    return out
+
+
+def predict_proba(
+    model: Any, data: Encoded, batch_size: int, pad_id: int, head_map: Sequence[int] | None = None
+) -> tuple[np.ndarray, float]:
+    """Sentiment-label probabilities (in data order) and the mean unweighted cross-entropy of the head."""
     import torch
     import torch.nn.functional as F  # noqa: N812
 
     model.eval()
+    device = next(model.parameters()).device
     order = np.argsort(data.lengths, kind="stable")
-    probs = np.zeros((len(order), len(LABELS)), dtype=np.float64)
+    n_head = len(head_map) if head_map is not None else len(LABELS)
+    probs = np.zeros((len(order), n_head), dtype=np.float64)
     total_loss = 0.0
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             batch, labels = collate(data, idx, pad_id)
-            logits = model(**batch).logits.float()
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
             total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
             probs[idx] = torch.softmax(logits, dim=-1).numpy()
     model.train()
-    return probs, total_loss / max(len(order), 1)
+    return collapse(probs, head_map), total_loss / max(len(order), 1)
 
 
 def _fmt(values: dict[str, float | int]) -> str:
@@ -370,16 +455,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_path = resolve_model_name(cfg.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     pad_id = int(tokenizer.pad_token_id or 0)
-    train_enc = encode(tokenizer, train_df, cfg.text_input, cfg.max_seq_length)
-    val_enc = encode(tokenizer, val_df, cfg.text_input, cfg.max_seq_length)
+    head_map = head_to_label(cfg.target)
+    names = head_names(cfg.target)
+    train_enc = encode(tokenizer, train_df, cfg.text_input, cfg.max_seq_length, cfg.target)
+    val_enc = encode(tokenizer, val_df, cfg.text_input, cfg.max_seq_length, cfg.target)
 
     model = AutoModelForSequenceClassification.from_pretrained(
         model_path,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={name: i for i, name in enumerate(names)},
         ignore_mismatched_sizes=True,
     )
+    device = resolve_device(cfg.device)
+    model.to(torch.device(device))
     model.train()
 
     # ---- optimisation
@@ -402,17 +491,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     scheduler = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]
         optimizer, int(cfg.warmup_ratio * total_steps), total_steps
     )
-    weights_np = class_weights(train_enc.labels, cfg.class_weighting, len(LABELS))
-    weights = torch.tensor(weights_np, dtype=torch.float32)
+    weights_np = class_weights(train_enc.targets, cfg.class_weighting, len(names))
+    weights = torch.tensor(weights_np, dtype=torch.float32, device=device)
     eval_every = cfg.eval_steps if cfg.eval_steps > 0 else steps_per_epoch
+    precision = resolve_precision(cfg.precision, device)
     health_cfg = cfg.health_config()
     log.info(
-        "model: %s steps: %d (%d per epoch) batch: %d padding: %s class_weights: %s",
+        "model: %s steps: %d (%d per epoch) batch: %d padding: %s device: %s precision: %s class_weights: %s",
         model_path,
         total_steps,
         steps_per_epoch,
         cfg.batch_size,
         cfg.padding,
+        device,
+        precision,
         np.round(weights_np, 3).tolist(),
     )
 
@@ -430,7 +522,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     def evaluate_now(epoch: float) -> None:
         nonlocal evals_without_gain, stop_reason
-        probs, vloss = predict_proba(model, val_enc, cfg.eval_batch_size, pad_id)
+        probs, vloss = predict_proba(model, val_enc, cfg.eval_batch_size, pad_id, head_map)
         rep = classification_report(val_enc.labels, probs.argmax(axis=1))
         tl = float(np.mean(eval_loss)) if eval_loss else None
         eval_loss.clear()
@@ -487,8 +579,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             t0 = time.perf_counter()
             width = cfg.max_seq_length if cfg.padding == "fixed" else None
             inputs, labels = collate(train_enc, batch_idx, pad_id, width)
-            logits = model(**inputs).logits
-            loss = loss_fn(logits, labels, weights, cfg.focal_gamma, cfg.label_smoothing)
+            inputs = {k: v.to(device) for k, v in inputs.items()}
+            labels = labels.to(device)
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16"):
+                logits = model(**inputs).logits
+            loss = loss_fn(logits.float(), labels, weights, cfg.focal_gamma, cfg.label_smoothing)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
             optimizer.step()
@@ -566,6 +661,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model_type": "transformer",
         "text_input": cfg.text_input,
         "max_seq_length": cfg.max_seq_length,
+        "head_to_label": list(head_map) if head_map is not None else None,
         "ensemble_weight": 1.0,
         "logit_bias": [0.0] * len(LABELS),
     }
@@ -630,6 +726,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "train_seconds": round(train_seconds, 2),
         "samples_per_second": round(samples_per_second, 2),
         "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "precision": precision,
         "rows": {
             "train": len(train_df),
             "validation": len(val_df),
@@ -645,7 +743,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if test_df is not None and len(test_df) > 0:
         from training.inference import SentimentPredictor, softmax
 
-        predictor = SentimentPredictor(model_dir, batch_size=cfg.eval_batch_size)
+        predictor = SentimentPredictor(model_dir, device=device, batch_size=cfg.eval_batch_size)
         test_items = [{"title": t, "text": x} for t, x in zip(test_df["title"], test_df["text"], strict=True)]
         raw = predictor.predict_proba(test_items, adjusted=False)
         adjusted = softmax(np.log(np.clip(raw, 1e-12, 1.0)) + np.asarray(decision["logit_bias"]))

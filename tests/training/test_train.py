@@ -185,3 +185,40 @@ def test_script_mode_reads_sagemaker_environment(
     assert metrics["steps"] == 4 and "test" not in metrics
     assert (tmp_path / "output" / "metrics.json").is_file()
     assert "val_macro_f1: " in done.stderr
+
+
+def test_rating_target_trains_five_star_outputs_served_as_three_labels(
+    features_dir: Path, tiny_model_dir: Path, tmp_path: Path, train_args: Any
+) -> None:
+    from training.inference import SentimentPredictor
+
+    metrics = train.main(
+        train_args(features_dir, tiny_model_dir, tmp_path, "--target", "rating", "--precision", "bf16")
+    )
+    model_dir = tmp_path / "model"
+    assert metrics["precision"] == "bf16"
+    assert len(json.loads((model_dir / "config.json").read_text())["id2label"]) == 5
+    decision = json.loads((model_dir / "decision.json").read_text())
+    assert decision["head_to_label"] == [0, 0, 1, 2, 2]
+    predictor = SentimentPredictor(model_dir)
+    probs = predictor.predict_proba([{"title": "Meh", "text": "awful fit"}, "love this dress"])
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    assert predictor.predict(["so-so fabric"])[0]["label"] in ("negative", "neutral", "positive")
+    assert metrics["test"]["tuned"]["n"] == metrics["rows"]["test"]
+
+
+def test_rating_targets_and_collapse() -> None:
+    frame = pd.DataFrame({"label": [0, 0, 1, 2, 2], "rating": [1, 2, 3, 4, 5]})
+    assert train.targets_of(frame, "label").tolist() == [0, 0, 1, 2, 2]
+    assert train.targets_of(frame, "rating").tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="star rating"):
+        train.targets_of(frame.assign(rating=[1, 2, None, 4, 9]), "rating")
+    head = np.array([[0.1, 0.2, 0.3, 0.25, 0.15]])
+    assert np.allclose(train.collapse(head, train.RATING_HEAD), [[0.3, 0.3, 0.4]])
+    assert train.collapse(head[:, :3], None) is not None
+    assert train.resolve_precision("fp32") == "fp32" and train.resolve_precision("auto") in ("fp32", "bf16")
+    with pytest.raises(ValueError, match="precision"):
+        train.resolve_precision("fp8")
+    assert train.resolve_device("cpu") == "cpu" and train.resolve_device("auto") in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="device"):
+        train.resolve_device("tpu")
