@@ -9,6 +9,7 @@ report. The result is an ordinary model directory (members copied under ``member
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import shutil
@@ -22,6 +23,7 @@ if __package__ in (None, ""):  # run as a file
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+import pandas as pd
 
 from training.config import env, parse_config, setup_logging
 from training.data import items, label_map, load_reviews
@@ -56,6 +58,13 @@ class EnsembleConfig:
     weight_step: float = field(default=0.1, metadata={"help": "grid step of the member weights"})
     batch_size: int = field(default=64, metadata={"help": "scoring batch size"})
     save_test_predictions: bool = field(default=True, metadata={"help": "write test_predictions.parquet"})
+    score_cache: str = field(
+        default="",
+        metadata={
+            "help": "directory of cached member scores (one file per member and split, keyed by the "
+            "member's files and the split's rows); empty = score every time"
+        },
+    )
 
 
 def weight_grid(n: int, step: float) -> list[tuple[float, ...]]:
@@ -78,6 +87,31 @@ def search_weights(
     return best
 
 
+def _fingerprint(model_dir: Path, frame: pd.DataFrame) -> str:
+    """Changes when the member's files or the split's reviews change."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in model_dir.rglob("*") if p.is_file() and "code" not in p.parts):
+        st = f.stat()
+        h.update(f"{f.relative_to(model_dir)}|{st.st_size}|{st.st_mtime_ns}".encode())
+    rows = pd.util.hash_pandas_object(frame[["review_id", "title", "text"]], index=False)
+    h.update(rows.to_numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def member_scores(predictor: Any, frame: pd.DataFrame, cache: str) -> np.ndarray:
+    """A member's un-adjusted probabilities on a split, read from / written to the score cache."""
+    if not cache:
+        return np.asarray(predictor.predict_proba(items(frame), adjusted=False))
+    path = Path(cache) / f"{_fingerprint(Path(predictor.model_dir), frame)}.npy"
+    if path.is_file():
+        log.info("cached scores of %s: %s", predictor.model_dir, path)
+        return np.asarray(np.load(path))
+    probs = np.asarray(predictor.predict_proba(items(frame), adjusted=False))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, probs)
+    return probs
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     setup_logging()
     cfg = parse_config(EnsembleConfig, argv)
@@ -88,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     val = load_reviews(cfg.validation)
     test = load_reviews(cfg.test) if cfg.test and Path(cfg.test).exists() else None
     predictors = [load_predictor(src, batch_size=cfg.batch_size) for src in sources]
-    val_probs = [p.predict_proba(items(val), adjusted=False) for p in predictors]
+    val_probs = [member_scores(p, val, cfg.score_cache) for p in predictors]
     y_val = val["label"].to_numpy()
     weights, bias, score = search_weights(val_probs, y_val, cfg.weight_step)
     log.info("ensemble weights %s bias %s val_macro_f1: %.4f", weights, bias, score)
@@ -125,9 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if test is not None and len(test):
         y_test = test["label"].to_numpy()
         test_probs = [
-            p.predict_proba(items(test), adjusted=False)
-            for p, w in zip(predictors, weights, strict=True)
-            if w > 0
+            member_scores(p, test, cfg.score_cache) for p, w in zip(predictors, weights, strict=True) if w > 0
         ]
         kept = [w for w in weights if w > 0]
         raw = np.asarray(sum(w * p for w, p in zip(kept, test_probs, strict=True)))

@@ -49,8 +49,29 @@ def test_ensemble_of_transformer_and_linear(
             str(tmp_path / "eo"),
             "--weight-step",
             "0.25",
+            "--score-cache",
+            str(tmp_path / "scores"),
         ]
     )
+    cached = sorted((tmp_path / "scores").glob("*.npy"))
+    assert len(cached) == 2 + len(metrics["members"])  # each member on validation, used ones on test
+    again = ensemble.main(
+        [
+            "--models",
+            f"{trained['model_dir']},{tmp_path / 'lin'}",
+            *splits[2:],
+            "--model-dir",
+            str(tmp_path / "ens2"),
+            "--output-data-dir",
+            str(tmp_path / "eo2"),
+            "--weight-step",
+            "0.25",
+            "--score-cache",
+            str(tmp_path / "scores"),
+        ]
+    )
+    assert sorted((tmp_path / "scores").glob("*.npy")) == cached
+    assert again["test"]["tuned"] == metrics["test"]["tuned"]
     decision = json.loads((tmp_path / "ens" / "decision.json").read_text())
     assert decision["model_type"] == "ensemble"
     assert abs(sum(m["weight"] for m in decision["members"]) - 1.0) < 1e-9
