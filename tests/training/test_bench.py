@@ -1,4 +1,4 @@
-"""The padding benchmark runs both modes side by side (tiny model, a few steps)."""
+"""The training benchmark runs its modes side by side (tiny model, a few steps)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def test_bench_compares_bucketed_and_fixed_padding(
             str(tmp_path / "bench.json"),
         ]
     )
-    assert set(summary["train"]) == {"bucket", "fixed"}
+    assert set(summary["train"]) == {"bucket", "fixed", "bucket-bf16"}
+    assert summary["train"]["bucket-bf16"]["padding_share"] == summary["train"]["bucket"]["padding_share"]
+    assert summary["speedup_bf16_over_fp32"] > 0
     assert summary["train"]["fixed"]["mean_batch_width"] == 32
     assert summary["train"]["bucket"]["padding_share"] < summary["train"]["fixed"]["padding_share"]
     assert summary["speedup_bucket_over_fixed"] > 0
