@@ -69,7 +69,7 @@ train-demo: featurize
 	$(BIN)/python -m training.train --model-dir .artifacts/runs/demo/model --output-data-dir .artifacts/runs/demo/output
 
 ## The best CPU configuration (docs/model.md): MPNet-base (1 epoch) + MiniLM (2 epochs) + TF-IDF, mixed with
-## weights tuned on validation. About 95 minutes on 2 cores; each step's model directory is kept under $(RUNS).
+## weights tuned on validation. About 100 minutes on 2 cores; each step's model directory is kept under $(RUNS).
 RUNS := .artifacts/runs
 train-best: featurize install-mpnet
 	$(BIN)/python -m training.train --model-name-or-path packaged:all-mpnet-base-v2 --epochs 1 --max-steps 0 \
