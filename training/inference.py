@@ -61,6 +61,16 @@ def linear_input(title: str, text: str, text_input: str) -> str:
     return text
 
 
+def collapse_head(head_probs: np.ndarray, head_to_label: Sequence[int] | None, n_labels: int) -> np.ndarray:
+    """Sum a finer head's probabilities (e.g. 1-5 stars) into the labels; identity without a map."""
+    if head_to_label is None:
+        return head_probs
+    out = np.zeros((head_probs.shape[0], n_labels), dtype=np.float64)
+    for col, label in enumerate(head_to_label):
+        out[:, label] += head_probs[:, col]
+    return out
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
@@ -206,12 +216,7 @@ class SentimentPredictor:
                 logits = model(**{k: v.to(model.device) for k, v in kwargs.items()}).logits
                 probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
                 out[batch] = probs
-        if self.head_to_label is None:
-            return out
-        collapsed = np.zeros((len(ids), len(self.labels)), dtype=np.float64)
-        for col, label in enumerate(self.head_to_label):
-            collapsed[:, label] += out[:, col]
-        return collapsed
+        return collapse_head(out, self.head_to_label, len(self.labels))
 
     def predict_proba(self, items: Iterable[object], adjusted: bool = True) -> np.ndarray:
         """Class probabilities; ``adjusted`` applies the tuned logit bias (what the label is taken from)."""

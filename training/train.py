@@ -46,7 +46,7 @@ from chalicelib.domain.training_health import (
 from training import packaged
 from training.config import env, parse_config, setup_logging
 from training.data import FACET_COLUMNS, LABELS, label_map, load_reviews
-from training.inference import DECISION_FILE, LABEL_MAP_FILE
+from training.inference import DECISION_FILE, LABEL_MAP_FILE, collapse_head
 from training.metrics import classification_report, majority_baseline, tune_ensemble, tune_logit_bias
 from training.model_io import METRICS_FILE, install_serving_code
 
@@ -334,13 +334,8 @@ def loss_fn(logits: Any, labels: Any, weights: Any, gamma: float, smoothing: flo
 
 
 def collapse(head_probs: np.ndarray, head_map: Sequence[int] | None) -> np.ndarray:
-    """Sum the head's probabilities into the sentiment labels (identity without a map)."""
-    if head_map is None:
-        return head_probs
-    out = np.zeros((head_probs.shape[0], len(LABELS)), dtype=np.float64)
-    for col, label in enumerate(head_map):
-        out[:, label] += head_probs[:, col]
-    return out
+    """Sum the head's probabilities into the sentiment labels (the serving code's rule)."""
+    return collapse_head(head_probs, head_map, len(LABELS))
 
 
 def predict_proba(
