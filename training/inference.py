@@ -174,7 +174,8 @@ class SentimentPredictor:
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
-        model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir))
+        # fp32 whatever the checkpoint's dtype: a bf16-saved model scores like its fp32 twin on any CPU
+        model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), dtype=torch.float32)
         model.to(torch.device(self.device))
         model.eval()
         self._model = model

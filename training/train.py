@@ -452,6 +452,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     model = AutoModelForSequenceClassification.from_pretrained(
         model_path,
+        dtype=torch.float32,  # fp32 master weights, even from a bf16 checkpoint (transformers 5 keeps it)
         num_labels=len(names),
         id2label=dict(enumerate(names)),
         label2id={name: i for i, name in enumerate(names)},

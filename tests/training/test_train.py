@@ -207,6 +207,29 @@ def test_rating_target_trains_five_star_outputs_served_as_three_labels(
     assert metrics["test"]["tuned"]["n"] == metrics["rows"]["test"]
 
 
+def test_a_bf16_checkpoint_trains_and_serves_in_fp32(
+    features_dir: Path, tiny_model_dir: Path, tmp_path: Path, train_args: Any
+) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from training.inference import SentimentPredictor
+
+    half = tmp_path / "bf16"
+    AutoModelForSequenceClassification.from_pretrained(str(tiny_model_dir)).to(
+        torch.bfloat16
+    ).save_pretrained(half)
+    AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(half)
+    metrics = train.main(train_args(features_dir, half, tmp_path / "run"))
+    saved = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "run" / "model"))
+    assert saved.dtype == torch.float32 and metrics["status"] == "ok"
+    half_model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "run" / "model"))
+    half_model.to(torch.bfloat16).save_pretrained(tmp_path / "run" / "model")
+    predictor = SentimentPredictor(tmp_path / "run" / "model")
+    assert predictor._model.dtype == torch.float32
+    assert predictor.predict_proba(["love this dress"]).shape == (1, 3)
+
+
 def test_rating_targets_and_collapse() -> None:
     frame = pd.DataFrame({"label": [0, 0, 1, 2, 2], "rating": [1, 2, 3, 4, 5]})
     assert train.targets_of(frame, "label").tolist() == [0, 0, 1, 2, 2]
