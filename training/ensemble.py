@@ -57,6 +57,7 @@ class EnsembleConfig:
     )
     weight_step: float = field(default=0.1, metadata={"help": "grid step of the member weights"})
     batch_size: int = field(default=64, metadata={"help": "scoring batch size"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when available) | cpu | cuda"})
     save_test_predictions: bool = field(default=True, metadata={"help": "write test_predictions.parquet"})
     score_cache: str = field(
         default="",
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     val = load_reviews(cfg.validation)
     test = load_reviews(cfg.test) if cfg.test and Path(cfg.test).exists() else None
-    predictors = [load_predictor(src, batch_size=cfg.batch_size) for src in sources]
+    predictors = [load_predictor(src, cfg.device, cfg.batch_size) for src in sources]
     val_probs = [member_scores(p, val, cfg.score_cache) for p in predictors]
     y_val = val["label"].to_numpy()
     weights, bias, score = search_weights(val_probs, y_val, cfg.weight_step)

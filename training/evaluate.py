@@ -52,6 +52,7 @@ class EvaluateConfig:
     )
     json: bool = field(default=False, metadata={"help": "print the evaluation object on stdout"})
     batch_size: int = field(default=64, metadata={"help": "scoring batch size"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when available) | cpu | cuda"})
     max_rows: int = field(default=0, metadata={"help": "evaluate a seeded sample of this many rows; 0 = all"})
     seed: int = field(default=42, metadata={"help": "seed of the --max-rows sample"})
 
@@ -62,7 +63,7 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         frame = frame.sample(n=cfg.max_rows, random_state=cfg.seed).reset_index(drop=True)
     if frame.empty:
         raise ValueError(f"no labelled reviews with text in {cfg.data}")
-    predictor = load_predictor(cfg.model, batch_size=cfg.batch_size)
+    predictor = load_predictor(cfg.model, cfg.device, cfg.batch_size)
     t0 = time.perf_counter()
     raw = predictor.predict_proba(items(frame), adjusted=False)
     seconds = time.perf_counter() - t0

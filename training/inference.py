@@ -132,10 +132,21 @@ class LinearTextModel:
         return softmax(self.decision_function(docs))
 
 
+def resolve_device(name: str) -> str:
+    """``auto`` is the GPU on a GPU instance (SageMaker ml.g*/p*, a GPU endpoint), the CPU elsewhere."""
+    if name not in {"auto", "cpu", "cuda"} and not name.startswith("cuda:"):
+        raise ValueError(f"unknown device {name!r} (auto | cpu | cuda)")
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class SentimentPredictor:
     """Loads a model directory and turns reviews into labels and class probabilities."""
 
-    def __init__(self, model_dir: str | Path, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(self, model_dir: str | Path, device: str = "auto", batch_size: int = 64) -> None:
         self.model_dir = Path(model_dir)
         label_map = _read_json(self.model_dir / LABEL_MAP_FILE, {"labels": list(DEFAULT_LABELS)})
         self.labels: list[str] = list(label_map["labels"])
@@ -150,14 +161,14 @@ class SentimentPredictor:
         bias = self.decision.get("logit_bias") or [0.0] * len(self.labels)
         self.logit_bias = np.asarray(bias, dtype=np.float64)
         self.batch_size = batch_size
-        self.device = device
+        self.device = resolve_device(device)
         self.linear: LinearTextModel | None = None
         self._model: Any = None
         self._tokenizer: Any = None
         # an ensemble of model directories (e.g. two fine-tuned encoders + the linear model), each
         # contributing its own un-adjusted probabilities with a weight tuned on validation
         self.members: list[tuple[SentimentPredictor, float]] = [
-            (SentimentPredictor(self.model_dir / m["path"], device, batch_size), float(m["weight"]))
+            (SentimentPredictor(self.model_dir / m["path"], self.device, batch_size), float(m["weight"]))
             for m in self.decision.get("members", [])
         ]
         if self.members:

@@ -46,7 +46,7 @@ from chalicelib.domain.training_health import (
 from training import packaged
 from training.config import env, parse_config, setup_logging
 from training.data import FACET_COLUMNS, LABELS, label_map, load_reviews
-from training.inference import DECISION_FILE, LABEL_MAP_FILE, collapse_head
+from training.inference import DECISION_FILE, LABEL_MAP_FILE, collapse_head, resolve_device
 from training.metrics import classification_report, majority_baseline, tune_ensemble, tune_logit_bias
 from training.model_io import METRICS_FILE, install_serving_code
 
@@ -158,17 +158,6 @@ class TrainConfig:
 def resolve_model_name(name: str) -> str:
     """Map the packaged-encoder aliases (training.packaged) to their local directory; else unchanged."""
     return packaged.resolve(name)
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` is the GPU on a GPU instance (SageMaker ml.g*/p*), the CPU elsewhere."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name not in {"cpu", "cuda"} and not name.startswith("cuda:"):
-        raise ValueError(f"unknown device {name!r} (auto | cpu | cuda)")
-    return name
 
 
 def resolve_precision(name: str, device: str = "cpu") -> str:
