@@ -82,3 +82,14 @@ def test_unknown_candidate_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown candidate"):
         automl.resolve_candidates("linear,nope")
     assert [c["name"] for c in automl.resolve_candidates("linear, minilm-demo")] == ["linear", "minilm-demo"]
+
+
+def test_every_built_in_candidate_is_a_valid_training_config() -> None:
+    from training.automl import CANDIDATES
+    from training.train import TrainConfig
+
+    for name, spec in CANDIDATES.items():
+        if spec["kind"] == "transformer":
+            cfg = TrainConfig(**spec["params"])
+            assert cfg.max_steps >= 0 and cfg.learning_rate > 0, name
+    assert {"mpnet-3ep", "mpnet-rating-2ep"} <= set(CANDIDATES)
