@@ -242,6 +242,8 @@ def test_rating_targets_and_collapse() -> None:
     assert train.resolve_precision("fp32") == "fp32" and train.resolve_precision("auto") in ("fp32", "bf16")
     with pytest.raises(ValueError, match="precision"):
         train.resolve_precision("fp8")
-    assert train.resolve_device("cpu") == "cpu" and train.resolve_device("auto") in ("cpu", "cuda")
+    from training.inference import resolve_device
+
+    assert resolve_device("cpu") == "cpu" and resolve_device("auto") in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device"):
-        train.resolve_device("tpu")
+        resolve_device("tpu")
