@@ -15,6 +15,7 @@ import logging
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,9 @@ import pandas as pd
 
 from training.config import env, parse_config, setup_logging
 from training.data import items, label_map, load_reviews
-from training.inference import DECISION_FILE, LABEL_MAP_FILE, softmax
+from training.inference import DECISION_FILE, LABEL_MAP_FILE, SentimentPredictor, softmax
 from training.metrics import apply_bias, classification_report, majority_baseline, tune_logit_bias
-from training.model_io import METRICS_FILE, install_serving_code, load_predictor
+from training.model_io import METRICS_FILE, install_serving_code, load_predictor, resolve_model_dir
 
 log = logging.getLogger("training.ensemble")
 
@@ -99,6 +100,24 @@ def _fingerprint(model_dir: Path, frame: pd.DataFrame) -> str:
     return h.hexdigest()[:24]
 
 
+class LazyMember:
+    """A member model directory whose weights are loaded only when a split is missing from the score cache."""
+
+    def __init__(self, source: str, device: str, batch_size: int) -> None:
+        self.model_dir = resolve_model_dir(source)
+        self.device, self.batch_size = device, batch_size
+        self._predictor: SentimentPredictor | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._predictor is not None
+
+    def predict_proba(self, reviews: Iterable[object], adjusted: bool = True) -> np.ndarray:
+        if self._predictor is None:
+            self._predictor = load_predictor(self.model_dir, self.device, self.batch_size)
+        return self._predictor.predict_proba(reviews, adjusted=adjusted)
+
+
 def member_scores(predictor: Any, frame: pd.DataFrame, cache: str) -> np.ndarray:
     """A member's un-adjusted probabilities on a split, read from / written to the score cache."""
     if not cache:
@@ -122,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     val = load_reviews(cfg.validation)
     test = load_reviews(cfg.test) if cfg.test and Path(cfg.test).exists() else None
-    predictors = [load_predictor(src, cfg.device, cfg.batch_size) for src in sources]
+    predictors = [LazyMember(src, cfg.device, cfg.batch_size) for src in sources]
     val_probs = [member_scores(p, val, cfg.score_cache) for p in predictors]
     y_val = val["label"].to_numpy()
     weights, bias, score = search_weights(val_probs, y_val, cfg.weight_step)
@@ -178,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             prediction_frame(test, raw, adjusted, "test").to_parquet(
                 od / "test_predictions.parquet", index=False
             )
+    metrics["members_loaded"] = sum(p.loaded for p in predictors)  # the rest came from the score cache
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(out / METRICS_FILE, metrics)
     write_json(Path(cfg.output_data_dir) / METRICS_FILE, metrics)

@@ -71,6 +71,7 @@ def test_ensemble_of_transformer_and_linear(
         ]
     )
     assert sorted((tmp_path / "scores").glob("*.npy")) == cached
+    assert metrics["members_loaded"] == 2 and again["members_loaded"] == 0  # all from the cache
     assert again["test"]["tuned"] == metrics["test"]["tuned"]
     decision = json.loads((tmp_path / "ens" / "decision.json").read_text())
     assert decision["model_type"] == "ensemble"
