@@ -161,7 +161,7 @@ class SentimentPredictor:
         bias = self.decision.get("logit_bias") or [0.0] * len(self.labels)
         self.logit_bias = np.asarray(bias, dtype=np.float64)
         self.batch_size = batch_size
-        self.device = resolve_device(device)
+        self.device = device if device == "auto" else resolve_device(device)  # auto: at transformer load
         self.linear: LinearTextModel | None = None
         self._model: Any = None
         self._tokenizer: Any = None
@@ -187,6 +187,7 @@ class SentimentPredictor:
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         # fp32 whatever the checkpoint's dtype: a bf16-saved model scores like its fp32 twin on any CPU
         model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), dtype=torch.float32)
+        self.device = resolve_device(self.device)
         model.to(torch.device(self.device))
         model.eval()
         self._model = model
