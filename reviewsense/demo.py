@@ -59,6 +59,7 @@ def run_demo(data: Path, port: int, timeout_s: float, with_pipeline: bool = True
     uploads = [(data, "reviews")] + [(p, p.stem) for p in sorted(EXAMPLES.glob("*")) if p.is_file()]
 
     _section("Ingestion (S3 upload -> EventBridge -> ingest Lambda)")
+    uploaded_at = time.time()
     started = time.perf_counter()
     keys: dict[str, str] = {}
     for path, channel in uploads:
@@ -85,7 +86,7 @@ def run_demo(data: Path, port: int, timeout_s: float, with_pipeline: bool = True
     print('\nTry: reviewsense query "SELECT rating, count(*) FROM reviews GROUP BY rating ORDER BY rating"')
     if not with_pipeline:
         return 0
-    return run_pipeline_part(tgt, timeout_s)
+    return run_pipeline_part(tgt, timeout_s, uploaded_at)
 
 
 SAMPLES = [
@@ -95,23 +96,34 @@ SAMPLES = [
 ]
 
 
-def run_pipeline_part(tgt: targets.Target, timeout_s: float) -> int:
-    """The ingestion above crossed the new-data threshold: follow the training run it started."""
+def run_pipeline_part(tgt: targets.Target, timeout_s: float, uploaded_at: float) -> int:
+    """Follow the training run the ingestion above started, or start one when it started none.
+
+    Re-uploading files the lake already holds starts no run (ingestion is idempotent per object version),
+    so a second demo on the same local cloud would otherwise show the previous run as if it were new.
+    """
     from chalicelib.container import Container
     from reviewsense.pipelinecli import latest_execution, step_view, wait_for
 
     c = Container(tgt.settings, tgt.session)
     _section("Training pipeline (started by the new-data trigger)")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 20
     while True:
         try:
             execution = latest_execution(c, None)
-            break
+            if execution["startDate"].timestamp() >= uploaded_at - 1:
+                break
         except SystemExit:
-            if time.monotonic() > deadline:
-                print("no run was triggered; starting one", flush=True)
-                c.pipeline_trigger.start(f"demo-{int(time.time())}", "manual")
-            time.sleep(1)
+            pass
+        if time.monotonic() > deadline:
+            print(
+                "this ingestion started no run (files the lake already holds are not ingested twice); "
+                "starting one",
+                flush=True,
+            )
+            c.pipeline_trigger.start(f"demo-{int(time.time())}", "manual")
+            deadline = float("inf")
+        time.sleep(1)
     print(
         f"following {execution['name']} (bounded demo budget; `reviewsense pipeline status` shows the steps)"
     )
