@@ -11,10 +11,14 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from reviewsense import target as targets
 from reviewsense.cli import print_table, start_local_cloud_in_background, upload_key, wait_for_ingestion
 from reviewsense.lakequery import run_query
+
+if TYPE_CHECKING:
+    from chalicelib.container import Container
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "feedback"
 
@@ -96,6 +100,22 @@ SAMPLES = [
 ]
 
 
+def _run_started_since(c: Container, since: float, wait_s: float) -> dict[str, Any] | None:
+    """The newest pipeline run if it started after ``since`` (waiting up to ``wait_s``), else None."""
+    from reviewsense.pipelinecli import latest_execution
+
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            execution = latest_execution(c, None)
+            if execution["startDate"].timestamp() >= since - 1:
+                return execution
+        except SystemExit:  # no run at all yet
+            pass
+        time.sleep(1)
+    return None
+
+
 def run_pipeline_part(tgt: targets.Target, timeout_s: float, uploaded_at: float) -> int:
     """Follow the training run the ingestion above started, or start one when it started none.
 
@@ -107,23 +127,15 @@ def run_pipeline_part(tgt: targets.Target, timeout_s: float, uploaded_at: float)
 
     c = Container(tgt.settings, tgt.session)
     _section("Training pipeline (started by the new-data trigger)")
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            execution = latest_execution(c, None)
-            if execution["startDate"].timestamp() >= uploaded_at - 1:
-                break
-        except SystemExit:
-            pass
-        if time.monotonic() > deadline:
-            print(
-                "this ingestion started no run (files the lake already holds are not ingested twice); "
-                "starting one",
-                flush=True,
-            )
-            c.pipeline_trigger.start(f"demo-{int(time.time())}", "manual")
-            deadline = float("inf")
-        time.sleep(1)
+    execution = _run_started_since(c, uploaded_at, wait_s=20)
+    if execution is None:
+        print(
+            "this ingestion started no run (files the lake already holds are not ingested twice); "
+            "starting one",
+            flush=True,
+        )
+        started = c.pipeline_trigger.start(f"demo-{int(time.time())}", "manual")
+        execution = latest_execution(c, started["execution_name"])
     print(
         f"following {execution['name']} (bounded demo budget; `reviewsense pipeline status` shows the steps)"
     )

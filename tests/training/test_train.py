@@ -223,8 +223,7 @@ def test_a_bf16_checkpoint_trains_and_serves_in_fp32(
     metrics = train.main(train_args(features_dir, half, tmp_path / "run"))
     saved = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "run" / "model"))
     assert saved.dtype == torch.float32 and metrics["status"] == "ok"
-    half_model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "run" / "model"))
-    half_model.to(torch.bfloat16).save_pretrained(tmp_path / "run" / "model")
+    saved.to(torch.bfloat16).save_pretrained(tmp_path / "run" / "model")
     predictor = SentimentPredictor(tmp_path / "run" / "model")
     assert predictor._model.dtype == torch.float32
     assert predictor.predict_proba(["love this dress"]).shape == (1, 3)
