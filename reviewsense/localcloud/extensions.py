@@ -1,6 +1,6 @@
-"""The only place where the local cloud changes moto: compute that moto stores but does not run.
+"""Local-cloud patches to moto's Lambda, EventBridge and Step Functions: what moto stores but does not run.
 
-Two hooks, both pinned to moto 5.2.5 (``requirements-dev.txt``) and guarded by end-to-end tests:
+Three hooks, all pinned to moto 5.2.5 (``requirements-dev.txt``) and guarded by end-to-end tests:
 
 * ``LambdaFunction.invoke``: functions known to the ``LocalLambdaRuntime`` run in-process
   (covers ``lambda.invoke`` from any client, Step Functions ``lambda:invoke`` tasks and S3 → Lambda).
@@ -10,6 +10,9 @@ Two hooks, both pinned to moto 5.2.5 (``requirements-dev.txt``) and guarded by e
 * ``Rule.send_to_targets``: EventBridge rules whose targets are Lambda functions or Step Functions
   state machines (moto raises ``NotImplementedError`` for both) invoke the function asynchronously
   or start an execution; every other target type keeps moto's own delivery.
+
+SageMaker compute has its own patches (``sagemaker/patches.py``); both sets are applied and undone
+through ``patching.Patches``.
 
 Handler code, adapters and state machine definitions stay exactly what runs on AWS.
 """
@@ -24,12 +27,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from reviewsense.localcloud.patching import Patches
 from reviewsense.localcloud.runtime import FunctionError, LocalLambdaRuntime
 
 StartExecution = Callable[[str, str, dict[str, Any]], None]
 
-_installed: dict[str, Any] = {}
+_installed: dict[str, Any] = {}  # the runtime and the Step Functions starter the patches call
 _lock = threading.Lock()
+_patches = Patches()
 
 
 def _iso_time(value: Any) -> str:
@@ -64,6 +69,13 @@ def json_safe(value: Any) -> Any:
 
 def install(runtime: LocalLambdaRuntime, start_execution: StartExecution) -> None:
     """Patch moto (idempotent); later calls replace the runtime and the Step Functions starter."""
+    with _lock:
+        _installed["runtime"] = runtime
+        _installed["start_execution"] = start_execution
+        _patches.install(_apply)
+
+
+def _apply(patches: Patches) -> None:
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -71,18 +83,9 @@ def install(runtime: LocalLambdaRuntime, start_execution: StartExecution) -> Non
     )
 
     sdk_task = aws_sdk.StateTaskServiceAwsSdk
-
-    with _lock:
-        _installed["runtime"] = runtime
-        _installed["start_execution"] = start_execution
-        if "lambda_invoke" in _installed:
-            return
-        original_invoke = LambdaFunction.invoke
-        original_send = Rule.send_to_targets
-        original_sdk = sdk_task._eval_service_task
-        _installed["lambda_invoke"] = original_invoke
-        _installed["send_to_targets"] = original_send
-        _installed["aws_sdk_task"] = original_sdk
+    original_invoke = LambdaFunction.invoke
+    original_send = Rule.send_to_targets
+    original_sdk = sdk_task._eval_service_task
 
     def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
         original_sdk(self, env, *args, **kwargs)
@@ -125,25 +128,13 @@ def install(runtime: LocalLambdaRuntime, start_execution: StartExecution) -> Non
             clone.targets = others
             original_send(clone, original_event, transform_input)
 
-    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
-    sdk_task._eval_service_task = eval_service_task  # type: ignore[method-assign]
-    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    patches.replace(LambdaFunction, "invoke", invoke)
+    patches.replace(sdk_task, "_eval_service_task", eval_service_task)
+    patches.replace(Rule, "send_to_targets", send_to_targets)
 
 
 def uninstall() -> None:
     """Restore moto's own behaviour (tests that install the extensions in-process call this)."""
-    from moto.awslambda.models import LambdaFunction
-    from moto.events.models import Rule
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_aws_sdk as aws_sdk,
-    )
-
-    sdk_task = aws_sdk.StateTaskServiceAwsSdk
-
     with _lock:
-        if "lambda_invoke" not in _installed:
-            return
-        sdk_task._eval_service_task = _installed.pop("aws_sdk_task")  # type: ignore[method-assign]
-        LambdaFunction.invoke = _installed.pop("lambda_invoke")  # type: ignore[method-assign]
-        Rule.send_to_targets = _installed.pop("send_to_targets")  # type: ignore[method-assign]
+        _patches.uninstall()
         _installed.clear()
