@@ -32,6 +32,8 @@ def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
     """The CloudFormation template the SAM transform produces (no AWS call: managed policies unused)."""
     from samtranslator.translator.transform import transform
 
+    # The translator insists on a region for its pseudo-parameter table; no call is made with it.
+    os.environ.setdefault("AWS_DEFAULT_REGION", LINT_REGIONS[0])
     template = json.loads(json.dumps(sam_template))
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
@@ -58,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="SAM transform + cfn-lint + checkov + bundle size.")
     parser.add_argument("package_dir", type=Path, help="output of make package (sam.json, deployment.zip)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("AWS_DEFAULT_REGION", LINT_REGIONS[0])  # the translator reads it; no call is made
     sam = json.loads((args.package_dir / "sam.json").read_text())
     translated = translate(sam)
     out = args.package_dir / "cloudformation.json"
