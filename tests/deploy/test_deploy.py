@@ -165,3 +165,20 @@ def test_a_region_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_REGION", raising=False)
     with pytest.raises(SystemExit, match="no AWS region"):
         deploy.Aws(boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name=None))
+
+
+def test_the_cli_reads_a_deployed_stage_from_its_functions(translated: Path) -> None:
+    from reviewsense import target
+
+    with mock_aws(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::")
+        with pytest.raises(target.StageNotDeployedError, match="make deploy STAGE=dev"):
+            target.resolve(stage="dev")
+        session = boto3.session.Session()  # the test environment's credentials, us-east-1
+        deployment(session).deploy(translated, "cloudformation.json")
+        settings = target.resolve(stage="dev").settings
+    assert settings.stage == "dev"
+    assert settings.lake_bucket == f"reviewsense-dev-lake-{ACCOUNT}-us-east-1"
+    assert settings.pipeline_state_machine_arn.endswith(":stateMachine:reviewsense-dev-training-pipeline")
+    assert settings.sagemaker_role_arn.startswith(f"arn:aws:iam::{ACCOUNT}:role/reviewsense-dev-SageMaker")
+    assert settings.endpoint_name == "reviewsense-dev-sentiment"
