@@ -125,7 +125,7 @@ check-template: package tools
 ## Known vulnerabilities in the Lambda and job requirements (needs the PyPI/OSV vulnerability services:
 ## not part of make test).
 audit: tools
-	$(TOOLS)/bin/pip-audit --strict $(foreach f,requirements.txt requirements-training.txt $(wildcard training/requirements*.txt),-r $(f))
+	$(TOOLS)/bin/pip-audit --strict $(foreach f,requirements.txt requirements-training.txt $(wildcard training/*requirements*.txt),-r $(f))
 
 ## Deploy the packaged stack to the account and region of your AWS credentials (DEPLOY_ARGS=--dry-run to
 ## print the calls), then publish the training code to the lake bucket.

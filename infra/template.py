@@ -134,16 +134,6 @@ def lake_zone(prefix: str) -> Json:
 LAKE_BUCKET_ARN = sub("arn:${AWS::Partition}:s3:::${LakeBucket}")
 
 
-def image_uri(default_uri: str) -> Json:
-    """The same repository:tag as the settings' default image, from this region's DLC registry."""
-    repository = default_uri.split("/", 1)[1]
-    return sub(f"${{Registry}}/{repository}", {"Registry": image_registry()})
-
-
-def image_registry() -> Json:
-    return sub("${Account}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}", {"Account": regional("DlcAccount")})
-
-
 def skip(*checks: tuple[str, str]) -> Json:
     """checkov's inline suppression; each skipped check carries its justification."""
     return {"checkov": {"skip": [{"id": check, "comment": why} for check, why in checks]}}
@@ -542,6 +532,10 @@ def _deploy(stage: Stage, handler: str) -> list[Json]:
     ]
 
 
+def _deploy_status(stage: Stage, handler: str) -> list[Json]:
+    return [_endpoint_reads(stage), _deployment_history()]
+
+
 def _cleanup(stage: Stage, handler: str) -> list[Json]:
     return [
         _endpoint_reads(stage),
@@ -605,6 +599,7 @@ POLICIES: dict[str, Policy] = {
     "pipeline_gate": _gate,
     "pipeline_register": _register,
     "pipeline_deploy": _deploy,
+    "pipeline_deploy_status": _deploy_status,
     "pipeline_cleanup": _cleanup,
     "retrain_on_new_data": _retrain_on_new_data,
     "retrain_on_schedule": _retrain_on_schedule,
@@ -625,8 +620,13 @@ def function_policy(stage: Stage, handler: str) -> Json:
 # -- the functions --------------------------------------------------------------------------------------
 
 
-def environment(stage: Stage, settings_defaults: dict[str, str]) -> Json:
-    """Values that name this stack's resources; they override ``.chalice/config.json``."""
+def environment(stage: Stage) -> Json:
+    """Values that name this stack's resources; they override ``.chalice/config.json``.
+
+    The framework image URIs are not among them: the settings derive them from the function's region
+    (``AWS_REGION``, set by Lambda to the stack's region) and the instance types, so a GPU instance type
+    set later still gets the GPU image. The execution role may pull from that region's DLC registry.
+    """
     return {
         "REVIEWSENSE_LAKE_BUCKET": ref("LakeBucket"),
         "REVIEWSENSE_IDEMPOTENCY_TABLE": ref("IdempotencyTable"),
@@ -638,9 +638,6 @@ def environment(stage: Stage, settings_defaults: dict[str, str]) -> Json:
         "REVIEWSENSE_ACCOUNT_ID": ref("AWS::AccountId"),
         "REVIEWSENSE_ENDPOINT_NAME": stage.endpoint_name,
         "REVIEWSENSE_MODEL_PACKAGE_GROUP": stage.model_package_group,
-        "REVIEWSENSE_IMAGE_REGISTRY": image_registry(),
-        "REVIEWSENSE_TRAINING_IMAGE": image_uri(settings_defaults["training_image"]),
-        "REVIEWSENSE_INFERENCE_IMAGE": image_uri(settings_defaults["inference_image"]),
     }
 
 
@@ -665,9 +662,9 @@ FUNCTION_SKIPS = (
 )
 
 
-def function_resources(stage: Stage, settings_defaults: dict[str, str]) -> Json:
+def function_resources(stage: Stage) -> Json:
     resources: Json = {}
-    env = environment(stage, settings_defaults)
+    env = environment(stage)
     for handler in stage.handlers:
         lid = logical_id(handler)
         name = stage.function_name(handler)
@@ -901,13 +898,6 @@ def load_stage(stage_name: str, root: Path = ROOT) -> Stage:
     return Stage(stage_name, {k: str(v) for k, v in env.items()}, handlers, asynchronous)
 
 
-def settings_images() -> dict[str, str]:
-    from chalicelib.config import Settings
-
-    defaults = Settings()
-    return {"training_image": defaults.training_image, "inference_image": defaults.inference_image}
-
-
 def build(stage_name: str, root: Path = ROOT) -> Json:
     stage = load_stage(stage_name, root)
     definitions = sorted((root / "statemachines").glob("*.asl.json"))
@@ -920,7 +910,7 @@ def build(stage_name: str, root: Path = ROOT) -> Json:
         "Mappings": mappings(),
         "Resources": {
             **shared_resources(stage),
-            **function_resources(stage, settings_images()),
+            **function_resources(stage),
             **state_machine_resources(stage, definition, stage.handlers),
         },
         "Outputs": outputs(stage),

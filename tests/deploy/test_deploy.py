@@ -73,7 +73,7 @@ def test_deploy_creates_the_stack_and_publishes_the_code(
     assert env["REVIEWSENSE_PIPELINE_STATE_MACHINE_ARN"] == (
         f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:reviewsense-dev-training-pipeline"
     )
-    assert env["REVIEWSENSE_TRAINING_IMAGE"].startswith(f"763104351884.dkr.ecr.{REGION}.amazonaws.com/")
+    assert env["REVIEWSENSE_ACCOUNT_ID"] == ACCOUNT
     machines = session.client("stepfunctions").list_state_machines()["stateMachines"]
     assert [m["stateMachineArn"] for m in machines] == [env["REVIEWSENSE_PIPELINE_STATE_MACHINE_ARN"]]
     tables = session.client("dynamodb").list_tables()["TableNames"]

@@ -175,9 +175,13 @@ def test_region_specific_values_come_from_the_mapping(sam: dict[str, Any]) -> No
         assert text.startswith("arn:${AWS::Partition}:lambda:${AWS::Region}:${Account}:layer:")
         assert variables["Account"] == {"Fn::FindInMap": ["Regional", {"Ref": "AWS::Region"}, "LayerAccount"]}
         env = function["Properties"]["Environment"]["Variables"]
-        for key in ("REVIEWSENSE_TRAINING_IMAGE", "REVIEWSENSE_INFERENCE_IMAGE"):
-            assert "${Registry}/" in env[key]["Fn::Sub"][0], key
         assert env["REVIEWSENSE_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
+        assert not [k for k in env if k.endswith("_IMAGE")], "images follow the function's region"
+    role = sam["Resources"]["SageMakerExecutionRole"]
+    (pull,) = allowed(role, "ecr:BatchGetImage")
+    assert pull["Fn::Sub"][1] == {
+        "Account": {"Fn::FindInMap": ["Regional", {"Ref": "AWS::Region"}, "DlcAccount"]}
+    }
 
 
 def test_functions_get_this_stacks_resources_in_their_environment(sam: dict[str, Any]) -> None:
