@@ -360,7 +360,9 @@ def sagemaker_statements(stage: Stage) -> list[Json]:
             [lake_zone("code/"), lake_zone("curated/"), lake_zone("pipeline/"), lake_zone("models/")],
         ),
         statement(
-            "WriteRunArtifactsAndCapture", ["s3:PutObject"], [lake_zone("pipeline/"), lake_zone("capture/")]
+            "WriteRunArtifactsAndCapture",
+            ["s3:PutObject", "s3:AbortMultipartUpload"],
+            [lake_zone("pipeline/"), lake_zone("capture/")],
         ),
         statement("ListLake", ["s3:ListBucket", "s3:GetBucketLocation"], LAKE_BUCKET_ARN),
         statement(
