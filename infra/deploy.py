@@ -10,9 +10,10 @@ Deploy, in the account and region of the caller's credentials:
    when given, a base model directory (``models/base/<name>/``) go to the stack's lake bucket, where
    the pipeline's jobs read them.
 
-Teardown deletes the SageMaker endpoint the pipeline created (it is billed by the hour and is not a
-stack resource), the stack, then empties (every object version) and deletes the lake bucket (kept by
-the stack's ``DeletionPolicy: Retain``) and the artifacts bucket. ``--purge-registry`` also deletes
+Teardown stops running pipeline executions and this app's in-progress SageMaker jobs, deletes the
+SageMaker endpoint the pipeline created (billed by the hour, and not a stack resource), the stack,
+then empties (every object version) and deletes the lake bucket (kept by the stack's
+``DeletionPolicy: Retain``) and the artifacts bucket. ``--purge-registry`` also deletes
 the ``rs-*`` models and endpoint configurations and the model package group with its packages.
 
 ``--dry-run`` prints every call that would change something and sends only reads.
@@ -103,6 +104,11 @@ class Deployment:
     @property
     def expected_lake_bucket(self) -> str:
         return f"{template.APP_NAME}-{self.stage}-lake-{self.aws.account}-{self.aws.region}"
+
+    def expected_state_machine_arn(self, stage: template.Stage) -> str:
+        partition = "aws-cn" if self.aws.region.startswith("cn-") else "aws"
+        where = f"{partition}:states:{self.aws.region}:{self.aws.account}"
+        return f"arn:{where}:stateMachine:{stage.state_machine_name}"
 
     # -- stack state -----------------------------------------------------------------------------------
 
@@ -267,6 +273,30 @@ class Deployment:
             raise
         self.aws.write("sagemaker", "delete_endpoint", EndpointName=name)
 
+    def stop_runs(self, state_machine_arn: str | None) -> None:
+        """Stop running pipeline executions and this app's SageMaker jobs (billed while they run)."""
+        if state_machine_arn:
+            pages = self.aws.client("stepfunctions").get_paginator("list_executions")
+            for page in pages.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
+                for execution in page.get("executions", []):
+                    self.aws.write(
+                        "stepfunctions",
+                        "stop_execution",
+                        executionArn=execution["executionArn"],
+                        cause="teardown",
+                    )
+        for kind in ("Training", "Processing"):
+            listed = self.aws.read(
+                "sagemaker",
+                f"list_{kind.lower()}_jobs",
+                StatusEquals="InProgress",
+                NameContains=template.JOB_PREFIX,
+            )
+            for job in listed.get(f"{kind}JobSummaries", []):
+                name = job[f"{kind}JobName"]
+                if name.startswith(template.JOB_PREFIX):
+                    self.aws.write("sagemaker", f"stop_{kind.lower()}_job", **{f"{kind}JobName": name})
+
     def purge_registry(self, group: str) -> None:
         sm = self.aws
         for page in (
@@ -322,6 +352,7 @@ class Deployment:
         status = self.stack_status()
         outputs = self.outputs() if status else {}
         stage = template.load_stage(self.stage, self.root)
+        self.stop_runs(outputs.get("TrainingPipelineArn", self.expected_state_machine_arn(stage)))
         self.delete_endpoint(outputs.get("EndpointName", stage.endpoint_name))
         if purge_registry:
             self.purge_registry(outputs.get("ModelPackageGroupName", stage.model_package_group))

@@ -108,6 +108,8 @@ def test_teardown_deletes_the_endpoint_the_stack_and_both_buckets(session: Any, 
         ],
     )
     sm.create_endpoint(EndpointName="reviewsense-dev-sentiment", EndpointConfigName="rs-run-1-cfg")
+    machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:reviewsense-dev-training-pipeline"
+    session.client("stepfunctions").start_execution(stateMachineArn=machine, name="manual-1", input="{}")
     session.client("s3").put_object(Bucket=LAKE, Key="raw/web/a.csv", Body=b"x")
     session.client("s3").put_object(Bucket=LAKE, Key="raw/web/a.csv", Body=b"y")  # a second version
 
@@ -120,6 +122,7 @@ def test_teardown_deletes_the_endpoint_the_stack_and_both_buckets(session: Any, 
     assert session.client("s3").list_buckets()["Buckets"] == []
     assert session.client("lambda").list_functions()["Functions"] == []
     assert any(line.startswith("s3.delete_objects") for line in log)
+    assert any(line.startswith("stepfunctions.stop_execution") and "manual-1" in line for line in log)
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == [
         "rs-run-1"
     ]  # kept without --purge-registry
