@@ -282,3 +282,24 @@ def test_a_handler_without_a_policy_is_an_error(stage: template.Stage) -> None:
 def test_packaging_writes_the_bundle(package_dir: Path) -> None:
     assert (package_dir / "deployment.zip").stat().st_size > 0
     assert (package_dir / "merge-template.json").exists()
+
+
+def test_after_the_sam_transform_failures_reach_the_queue(sam: dict[str, Any]) -> None:
+    from infra.check_template import translate
+
+    resources = translate(sam)["Resources"]
+    dlq = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    configs = {
+        r["Properties"]["FunctionName"]["Ref"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+    }
+    assert set(configs) == {template.logical_id(h) for h in async_handlers()}
+    for props in configs.values():
+        assert props["DestinationConfig"]["OnFailure"]["Destination"] == dlq
+        assert props["MaximumRetryAttempts"] == template.ASYNC_RETRIES
+    targets = [
+        t for r in resources.values() if r["Type"] == "AWS::Events::Rule" for t in r["Properties"]["Targets"]
+    ]
+    assert len(targets) == len(async_handlers())
+    assert all(t["DeadLetterConfig"] == {"Arn": dlq} for t in targets)
