@@ -25,7 +25,15 @@ from infra.bundle import main as bundle_main
 
 CODE_PLACEHOLDER = "s3://reviewsense-artifacts-placeholder/deployment.zip"
 #: cfn-lint runs once per region; these cover the default DLC/layer accounts and the exceptions.
-LINT_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "af-south-1", "ap-east-1", "eu-south-1")
+LINT_REGIONS = (
+    "us-east-1",
+    "eu-west-1",
+    "ap-southeast-2",
+    "af-south-1",
+    "ap-east-1",
+    "eu-south-1",
+    "cn-north-1",
+)
 
 
 def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
