@@ -152,15 +152,6 @@ def shared_resources(stage: Stage) -> Json:
                     "Access logging needs a second bucket per stage; CloudTrail data events are the audit "
                     "trail to enable where one is required.",
                 ),
-                (
-                    "CKV_AWS_144",
-                    "Cross-region replication is a disaster-recovery choice per account, not the app's.",
-                ),
-                (
-                    "CKV_AWS_145",
-                    "SSE-S3 (AES256) encrypts every object; a customer-managed KMS key would need key "
-                    "grants for SageMaker jobs, endpoints and Athena and is left to the operator.",
-                ),
             ),
             "Properties": {
                 "BucketName": sub(f"{p}-lake-${{AWS::AccountId}}-${{AWS::Region}}"),
@@ -219,8 +210,8 @@ def shared_resources(stage: Stage) -> Json:
             "Metadata": skip(
                 (
                     "CKV_AWS_119",
-                    "AWS-owned key encryption (the DynamoDB default) is on; a customer-managed key adds "
-                    "cost and key administration for records that expire within days.",
+                    "Encrypted with the DynamoDB-managed KMS key (SSEEnabled); a customer-managed key "
+                    "adds cost and key administration for records that expire within days.",
                 )
             ),
             "Properties": {
@@ -660,7 +651,6 @@ FUNCTION_SKIPS = (
     ("CKV_AWS_117", "The functions call only AWS APIs; a VPC would add NAT cost and cold-start latency."),
     ("CKV_AWS_115", "Concurrency is bounded by the event sources; reserving it would cap the account pool."),
     ("CKV_AWS_173", "Environment variables hold resource names and ARNs only, no secrets."),
-    ("CKV_AWS_272", "Code signing needs a signing profile the operator owns; out of this app's scope."),
 )
 
 

@@ -303,3 +303,15 @@ def test_after_the_sam_transform_failures_reach_the_queue(sam: dict[str, Any]) -
     ]
     assert len(targets) == len(async_handlers())
     assert all(t["DeadLetterConfig"] == {"Arn": dlq} for t in targets)
+
+
+def test_every_skipped_checkov_check_is_justified(sam: dict[str, Any]) -> None:
+    skips = [
+        (name, skip)
+        for name, resource in sam["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips, "the template documents its skipped checks"
+    for name, skip in skips:
+        assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), (name, skip)
+        assert len(skip.get("comment", "")) >= 40, (name, skip)
