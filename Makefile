@@ -5,16 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
-# Deploy tooling (cfn-lint, aws-sam-translator, checkov, pip-audit) lives in its own virtualenv: its
-# dependencies conflict with the app's pins.
-TOOLS := .venv-tools
-TOOLS_STAMP := $(TOOLS)/.installed
-STAGE ?= dev
-PACKAGE_DIR := build/package/$(STAGE)
 
 .PHONY: install demo test check lint typecheck unit functional localcloud training test-slow \
         local-up local-down local-status bench-ingest featurize train-linear train-demo train-best \
-        bench-train install-mpnet train-best-gpu clean tools package check-template audit deploy teardown
+        bench-train install-mpnet train-best-gpu clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -105,6 +99,14 @@ bench-train: featurize
 	$(BIN)/python -m training.bench --steps 12 --warmup-steps 2
 
 ## AWS deployment (docs: README "Deploying to AWS"). package and check-template run offline.
+.PHONY: tools package check-template audit deploy teardown
+# Deploy tooling (cfn-lint, aws-sam-translator, checkov, pip-audit) lives in its own virtualenv: its
+# dependencies conflict with the app's pins.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+STAGE ?= dev
+PACKAGE_DIR := build/package/$(STAGE)
+
 $(TOOLS_STAMP): requirements-tools.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)

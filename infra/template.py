@@ -588,6 +588,9 @@ def _watchdog_on_schedule(stage: Stage, handler: str) -> list[Json]:
 #: One entry per Chalice handler: what that function may do, beyond writing its own logs.
 POLICIES: dict[str, Policy] = {
     "ingest": _ingest,
+    # The hourly safety net lists the raw zone and the manifests and ingests what was missed: the
+    # same resources as ingest.
+    "reconcile_raw": _ingest,
     "pipeline_prepare": _prepare,
     "pipeline_gate": _gate,
     "pipeline_register": _register,
