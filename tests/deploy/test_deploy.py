@@ -185,3 +185,24 @@ def test_the_cli_reads_a_deployed_stage_from_its_functions(translated: Path) -> 
     assert settings.pipeline_state_machine_arn.endswith(":stateMachine:reviewsense-dev-training-pipeline")
     assert settings.sagemaker_role_arn.startswith(f"arn:aws:iam::{ACCOUNT}:role/reviewsense-dev-SageMaker")
     assert settings.endpoint_name == "reviewsense-dev-sentiment"
+
+
+def test_the_sam_template_is_uploaded_pointing_at_the_uploaded_bundle(
+    session: Any, package_dir: Path
+) -> None:
+    d = deployment(session)
+    bucket = d.ensure_artifacts_bucket()
+    url = d.stage_template(package_dir, "sam.json", bucket)
+    key = url.split(".amazonaws.com/", 1)[1]
+    uploaded = json.loads(session.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert uploaded["Transform"] == "AWS::Serverless-2016-10-31"  # CloudFormation runs the transform
+    uris = {
+        r["Properties"]["CodeUri"]
+        for r in uploaded["Resources"].values()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+    (uri,) = uris
+    assert uri.startswith(f"s3://{ARTIFACTS}/dev/deployment-") and uri.endswith(".zip")
+    code_key = uri.removeprefix(f"s3://{ARTIFACTS}/")
+    bundle = session.client("s3").get_object(Bucket=bucket, Key=code_key)["Body"].read()
+    assert bundle == (package_dir / "deployment.zip").read_bytes()
