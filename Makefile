@@ -25,8 +25,8 @@ install: $(STAMP)
 demo: install
 	$(BIN)/reviewsense demo --data $(DATA) $(DEMO_ARGS)
 
-## Everything CI runs: lint, types, then the default test suite (slow tests excluded).
-test: install check
+## Everything CI runs: lint, types, the packaged template's checks, then the default test suite (slow tests excluded).
+test: install check check-template
 	$(BIN)/python -m pytest
 
 check: lint typecheck
@@ -98,5 +98,45 @@ train-best-gpu: train-best
 bench-train: featurize
 	$(BIN)/python -m training.bench --steps 12 --warmup-steps 2
 
+## AWS deployment (docs: README "Deploying to AWS"). package and check-template run offline.
+.PHONY: tools package check-template audit deploy teardown
+# Deploy tooling (cfn-lint, aws-sam-translator, checkov, pip-audit) lives in its own virtualenv: its
+# dependencies conflict with the app's pins.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+STAGE ?= dev
+PACKAGE_DIR := build/package/$(STAGE)
+
+$(TOOLS_STAMP): requirements-tools.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
+## One SAM template with every resource + the function bundle, in build/package/$(STAGE)/.
+package: install
+	$(BIN)/python -m infra.package --stage $(STAGE)
+
+## SAM transform, cfn-lint (zero errors and warnings), checkov (justified skips only), bundle size.
+check-template: package tools
+	$(TOOLS)/bin/python -m infra.check_template $(PACKAGE_DIR)
+
+## Known vulnerabilities in the Lambda and job requirements (needs the PyPI/OSV vulnerability services:
+## not part of make test).
+audit: tools
+	$(TOOLS)/bin/pip-audit --strict $(foreach f,requirements.txt requirements-training.txt $(wildcard training/*requirements*.txt),-r $(f))
+
+## Deploy the packaged stack to the account and region of your AWS credentials (DEPLOY_ARGS=--dry-run to
+## print the calls), then publish the training code to the lake bucket.
+deploy: package
+	$(BIN)/python -m infra.deploy deploy --stage $(STAGE) --package-dir $(PACKAGE_DIR) $(DEPLOY_ARGS)
+
+## Delete the stack and what the app created outside it (endpoint, models, registry), emptying its buckets.
+teardown: install
+	$(BIN)/python -m infra.deploy teardown --stage $(STAGE) $(DEPLOY_ARGS)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) $(TOOLS) build .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,7 +1,8 @@
 """Where a ``reviewsense`` command sends its AWS calls: the local cloud (default) or an AWS stage.
 
 The local cloud advertises itself in ``<home>/endpoint.json``; ``--stage``/``--profile`` select a
-real AWS deployment whose names come from the same ``.chalice/config.json`` stage.
+real AWS deployment: its names and ARNs are those the deployed functions were given by the stack
+(``make deploy``), read from one function's configuration, over the stage's ``.chalice/config.json``.
 """
 
 from __future__ import annotations
@@ -89,10 +90,30 @@ class Target:
         return self.session.client(service, endpoint_url=self.endpoint_url)
 
 
-def stage_settings(stage: str, endpoint_url: str | None, region: str) -> Settings:
+class StageNotDeployedError(RuntimeError):
+    """The stage's stack is not deployed in this account and region."""
+
+
+def deployed_environment(session: Any, stage: str) -> dict[str, str]:
+    """The environment the stack gave the stage's functions (bucket, tables, ARNs, images)."""
+    name = f"reviewsense-{stage}-pipeline_prepare"
+    try:
+        config = session.client("lambda").get_function_configuration(FunctionName=name)
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise StageNotDeployedError(
+                f"{name} does not exist in {session.region_name}: deploy with `make deploy STAGE={stage}`"
+            ) from exc
+        raise
+    return {k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()}
+
+
+def stage_settings(
+    stage: str, endpoint_url: str | None, region: str, deployed: dict[str, str] | None = None
+) -> Settings:
     from reviewsense.localcloud.server import stage_environment
 
-    env = stage_environment(project_root(), stage)
+    env = {**stage_environment(project_root(), stage), **(deployed or {})}
     env["AWS_REGION"] = region
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
@@ -119,4 +140,6 @@ def resolve(stage: str = "local", profile: str | None = None, home: Path | None 
         return Target(stage_settings(stage, endpoint, region), session, endpoint, stage)
     session = boto3.session.Session(profile_name=profile)
     region = session.region_name or "us-east-1"
-    return Target(stage_settings(stage, None, region), session, None, stage)
+    return Target(
+        stage_settings(stage, None, region, deployed_environment(session, stage)), session, None, stage
+    )

@@ -1,0 +1,1 @@
+"""Deployment tooling: the merge template, the deploy/teardown script and the template checks."""
