@@ -4,8 +4,8 @@ Lambda counts the function's unzipped code plus every layer against 262,144,000 
 the ``deployment.zip`` that ``chalice package`` builds from ``app.py``, ``chalicelib/`` and
 ``requirements.txt``; the layer is the managed AWS SDK for pandas layer, whose size we cannot measure
 offline, so its largest published unzipped size (``infra.regions.PANDAS_LAYER_UNZIPPED_MB``) is used.
-Chalice vendors boto3/botocore because ``requirements.txt`` pins them; the Lambda runtime ships its own,
-so the size without them is reported too (it is what the bundle would be if the pin were dropped).
+The Lambda runtime ships boto3, botocore and s3transfer, so ``requirements.txt`` does not list them and
+a bundle that vendors them anyway (a transitive dependency pulling them in) fails the check.
 
 Usage: ``python -m infra.bundle build/package/dev/deployment.zip`` (stdlib only).
 """
@@ -45,6 +45,10 @@ class BundleSize:
     def within_budget(self) -> bool:
         return self.with_layer_bytes <= LAMBDA_UNZIPPED_LIMIT_BYTES - HEADROOM_BYTES
 
+    @property
+    def vendors_runtime(self) -> bool:
+        return self.runtime_provided_bytes > 0
+
     def report(self) -> str:
         runtime = ", ".join(RUNTIME_PROVIDED)
         return (
@@ -77,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     print(size.report())
     if not size.within_budget:
         print("FAILED: the bundle and the layer come too close to Lambda's unzipped limit")
+        return 1
+    if size.vendors_runtime:
+        print(f"FAILED: the bundle vendors {', '.join(RUNTIME_PROVIDED)}, which the Lambda runtime provides")
         return 1
     return 0
 
