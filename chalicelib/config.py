@@ -34,7 +34,8 @@ class Settings:
     alerts_topic_arn: str = ""
     #: Largest accepted value of any single field, in characters; longer records are quarantined.
     max_field_chars: int = 20_000
-    #: Largest object the ingest function reads into memory, in bytes; larger ones are quarantined whole.
+    #: Largest decompressed size of a raw object, in bytes, checked while streaming; larger objects are
+    #: quarantined whole (``object_too_large``), so this bounds the ingest function's memory.
     max_object_bytes: int = 512 * 1024 * 1024
     #: ``duckdb`` (Parquet read straight from S3) or ``athena`` (awswrangler) for ``reviewsense query``.
     query_engine: str = "duckdb"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,9 +26,26 @@ class StoredObject:
     version_id: str | None
 
 
+#: Bytes read from S3 per chunk when an object is streamed (bounded memory whatever its size).
+STREAM_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectStream:
+    """An object whose body is read lazily, one chunk at a time (at most one chunk in memory)."""
+
+    key: str
+    chunks: Iterator[bytes]
+    content_length: int
+    last_modified: datetime
+    etag: str
+    version_id: str | None
+
+
 class ObjectStore(Protocol):
     def head(self, bucket: str, key: str) -> dict[str, Any]: ...
     def get(self, bucket: str, key: str) -> StoredObject: ...
+    def open(self, bucket: str, key: str) -> ObjectStream: ...
     def put(self, bucket: str, key: str, body: bytes, content_type: str = ...) -> None: ...
     def get_json(self, bucket: str, key: str) -> Any | None: ...
     def put_json(self, bucket: str, key: str, value: Any) -> None: ...
@@ -69,6 +87,21 @@ class S3ObjectStore:
             version_id=response.get("VersionId"),
         )
 
+    def open(self, bucket: str, key: str) -> ObjectStream:
+        """GetObject without reading the body: iterate ``chunks`` to stream it."""
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return ObjectStream(
+            key=key,
+            chunks=_chunks(response["Body"]),
+            content_length=int(response.get("ContentLength", 0)),
+            last_modified=response["LastModified"],
+            etag=str(response.get("ETag", "")).strip('"'),
+            version_id=response.get("VersionId"),
+        )
+
     def put(self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
@@ -91,3 +124,11 @@ class S3ObjectStore:
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return keys
+
+
+def _chunks(body: Any) -> Iterator[bytes]:
+    """The body's chunks; the connection goes back to the pool even when the reader stops early."""
+    try:
+        yield from body.iter_chunks(STREAM_CHUNK_BYTES)
+    finally:
+        body.close()

@@ -1,7 +1,8 @@
 """The canonical review schema and the parser that maps any upstream file onto it.
 
 Upstream channels send CSV (plain or gzip), JSON and JSON Lines with their own column names. This
-module turns the bytes of one uploaded object into canonical ``Review`` rows plus one
+module turns the bytes of one uploaded object (streamed, gzip undone on the fly, its decompressed
+size bounded so a gzip bomb cannot exhaust memory) into canonical ``Review`` rows plus one
 ``QuarantinedRecord`` per bad record, each with a machine-readable reason. Nothing is lost: every
 input record ends up in exactly one of the two lists (``ParseResult.total_records`` counts them).
 Pure: no I/O, no clock, no environment.
@@ -10,14 +11,14 @@ Pure: no I/O, no clock, no environment.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 import json
 import math
 import re
+import sys
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -38,6 +39,8 @@ class QuarantineReason(StrEnum):
     UNPARSABLE_LINE = "unparsable_line"
     UNREADABLE_FILE = "unreadable_file"
     UNSUPPORTED_FORMAT = "unsupported_format"
+    #: The object's decompressed size exceeds the ingest limit (quarantined whole, never parsed).
+    OBJECT_TOO_LARGE = "object_too_large"
 
 
 class FileFormat(StrEnum):
@@ -191,14 +194,117 @@ def detect_format(key: str, text_head: str) -> FileFormat | None:
     return None
 
 
-def decompress(data: bytes) -> bytes:
-    """Undo gzip/zlib compression when the magic bytes say so; raise ``_RecordError`` if corrupt."""
-    if data[:2] == b"\x1f\x8b":
+GZIP_MAGIC = b"\x1f\x8b"
+_HEAD_BYTES = 2048
+
+
+class ObjectTooLargeError(Exception):
+    """The decompressed content passed the limit; the counts say how far reading got before it stopped."""
+
+    def __init__(
+        self, limit: int, compressed_bytes: int, decompressed_bytes: int, *, gzip: bool, head: bytes
+    ) -> None:
+        self.limit = limit
+        self.compressed_bytes = compressed_bytes
+        self.decompressed_bytes = decompressed_bytes
+        self.gzip = gzip
+        self.head = head
+        super().__init__(self.detail)
+
+    @property
+    def detail(self) -> str:
+        if self.gzip:
+            return (
+                f"decompressed size exceeds the limit of {self.limit} bytes: reading stopped after "
+                f"{self.compressed_bytes} compressed bytes had inflated to {self.decompressed_bytes} bytes"
+            )
+        return (
+            f"size exceeds the limit of {self.limit} bytes: "
+            f"reading stopped after {self.compressed_bytes} bytes"
+        )
+
+
+@dataclass(frozen=True)
+class BoundedContent:
+    """What a bounded read produced: the (decompressed) bytes and the byte counts on both sides."""
+
+    data: bytes
+    compressed_bytes: int
+    gzip: bool
+
+    @property
+    def decompressed_bytes(self) -> int:
+        return len(self.data)
+
+
+class _BoundedReader:
+    """Incremental gzip-or-plain reader that never holds more than ``limit + 1`` output bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._out = bytearray()
+        self._pending = b""  # the first bytes, until there are two to compare with the gzip magic
+        self._mode: str | None = None  # None (undecided), "plain" or "gzip"
+        self._inflater: Any = None
+        self._seen = 0
+        self.raw_head = b""  # the first input bytes, for the quarantine record of an unreadable object
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.raw_head) < _HEAD_BYTES:
+            self.raw_head += chunk[: _HEAD_BYTES - len(self.raw_head)]
+        self._seen += len(chunk)
+        if self._mode is None:
+            self._pending += chunk
+            if len(self._pending) < len(GZIP_MAGIC):
+                return
+            chunk, self._pending = self._pending, b""
+            self._mode = "gzip" if chunk.startswith(GZIP_MAGIC) else "plain"
+        if self._mode == "plain":
+            self._out += chunk
+            self._check()
+        else:
+            self._inflate(chunk)
+
+    def finish(self) -> BoundedContent:
+        if self._mode is None:
+            self._out += self._pending
+            self._mode = "plain"
+        if self._mode == "gzip" and not (self._inflater is not None and self._inflater.eof):
+            raise _RecordError(
+                QuarantineReason.UNREADABLE_FILE,
+                "corrupt gzip stream: compressed file ended before the end-of-stream marker was reached",
+            )
+        return BoundedContent(bytes(self._out), self._seen, self._mode == "gzip")
+
+    def _check(self) -> None:
+        if len(self._out) > self._limit:
+            raise ObjectTooLargeError(
+                self._limit,
+                self._seen,
+                len(self._out),
+                gzip=self._mode == "gzip",
+                head=bytes(self._out[:_HEAD_BYTES]),
+            )
+
+    def _inflate(self, data: bytes) -> None:
         try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
+            while data:
+                if self._inflater is None or self._inflater.eof:
+                    if self._inflater is not None:
+                        data = data.lstrip(b"\x00")  # zero padding after a member, as gzip allows
+                        if not data:
+                            return
+                    if not GZIP_MAGIC.startswith(data[:2]):
+                        raise _RecordError(
+                            QuarantineReason.UNREADABLE_FILE, "corrupt gzip stream: trailing garbage"
+                        )
+                    self._inflater = zlib.decompressobj(wbits=31)  # the next gzip member
+                room = min(self._limit - len(self._out), sys.maxsize - 1) + 1  # stop one byte past it
+                self._out += self._inflater.decompress(data, room)
+                self._check()
+                data = self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
+        except zlib.error as exc:
             raise _RecordError(QuarantineReason.UNREADABLE_FILE, f"corrupt gzip stream: {exc}") from exc
-    return data
 
 
 def decode(data: bytes) -> str:
@@ -274,25 +380,67 @@ class ReviewParser:
     def __init__(self, limits: ParseLimits | None = None) -> None:
         self.limits = limits or ParseLimits()
 
-    def parse(self, data: bytes, *, source_key: str, channel: str, ingested_at: datetime) -> ParseResult:
+    def parse(
+        self,
+        data: bytes,
+        *,
+        source_key: str,
+        channel: str,
+        ingested_at: datetime,
+        max_bytes: int | None = None,
+    ) -> ParseResult:
+        """Parse one object held in memory (gzip undone here, within ``max_bytes`` when given)."""
+        return self.parse_stream(
+            (data,),
+            source_key=source_key,
+            channel=channel,
+            ingested_at=ingested_at,
+            max_bytes=sys.maxsize if max_bytes is None else max_bytes,
+        )
+
+    def parse_stream(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        source_key: str,
+        channel: str,
+        ingested_at: datetime,
+        max_bytes: int,
+    ) -> ParseResult:
+        """Parse one object read chunk by chunk; one over ``max_bytes`` decompressed is quarantined whole.
+
+        Reading stops at the first byte past the limit, so memory stays bounded by the limit whatever
+        the compression ratio, and the quarantine record says how many bytes were seen on each side.
+        """
         result = ParseResult()
 
-        def quarantine_file(reason: QuarantineReason, detail: str) -> ParseResult:
+        def quarantine_file(reason: QuarantineReason, detail: str, head: bytes) -> ParseResult:
             result.quarantined.append(
-                QuarantinedRecord(source_key, channel, 0, reason, detail, printable(_head(data)), ingested_at)
+                QuarantinedRecord(source_key, channel, 0, reason, detail, printable(_head(head)), ingested_at)
             )
             return result
 
+        reader = _BoundedReader(max_bytes)
         try:
-            text = decode(decompress(data))
+            for chunk in chunks:
+                if chunk:
+                    reader.feed(chunk)
+            content = reader.finish()
+        except ObjectTooLargeError as err:
+            return quarantine_file(QuarantineReason.OBJECT_TOO_LARGE, err.detail, err.head)
         except _RecordError as err:
-            return quarantine_file(err.reason, err.detail)
+            return quarantine_file(err.reason, err.detail, reader.raw_head)
+        data = content.data
+        try:
+            text = decode(data)
+        except _RecordError as err:
+            return quarantine_file(err.reason, err.detail, data)
         if not text.strip():
-            return quarantine_file(QuarantineReason.UNREADABLE_FILE, "object is empty")
+            return quarantine_file(QuarantineReason.UNREADABLE_FILE, "object is empty", data)
         fmt = detect_format(source_key, text[:1024])
         if fmt is None:
             if "\x00" in text[:4096]:
-                return quarantine_file(QuarantineReason.UNSUPPORTED_FORMAT, "binary content")
+                return quarantine_file(QuarantineReason.UNSUPPORTED_FORMAT, "binary content", data)
             fmt = FileFormat.CSV
         result.file_format = fmt
         records: Iterator[tuple[int, Mapping[str, Any] | None, str, _RecordError | None]]
@@ -304,7 +452,7 @@ class ReviewParser:
             try:
                 records = self._json_records(text)
             except _RecordError as err:
-                return quarantine_file(err.reason, err.detail)
+                return quarantine_file(err.reason, err.detail, data)
 
         for number, record, raw, error in records:
             try:
@@ -512,5 +660,5 @@ def _csv_line(row: list[str]) -> str:
     return buffer.getvalue()
 
 
-def _head(data: bytes, limit: int = 2048) -> str:
+def _head(data: bytes, limit: int = _HEAD_BYTES) -> str:
     return data[:limit].decode("utf-8", errors="surrogateescape")

@@ -14,16 +14,10 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.adapters.s3 import ObjectNotFoundError, ObjectStore, StoredObject
+from chalicelib.adapters.s3 import ObjectNotFoundError, ObjectStore, ObjectStream
 from chalicelib.config import Settings
 from chalicelib.domain import lake
-from chalicelib.domain.reviews import (
-    ParseLimits,
-    ParseResult,
-    QuarantinedRecord,
-    QuarantineReason,
-    ReviewParser,
-)
+from chalicelib.domain.reviews import ParseLimits, ReviewParser
 from chalicelib.domain.tables import QUARANTINE, REVIEWS, TableSchema
 
 logger = Logger(child=True)
@@ -109,25 +103,18 @@ class IngestService:
         return self._run_once(source.idempotency_key, lambda: self._ingest(source))
 
     def _ingest(self, source: lake.SourceObject) -> dict[str, Any]:
-        obj = self._fetch(source)
+        obj = self._store.open(source.bucket, self._fetch_key(source))
         channel = lake.channel_for_key(obj.key, self._s.raw_prefix)
         landed_at = obj.last_modified.astimezone(UTC)
-        if len(obj.body) > self._s.max_object_bytes:
-            result = ParseResult(
-                quarantined=[
-                    QuarantinedRecord(
-                        obj.key,
-                        channel,
-                        0,
-                        QuarantineReason.UNREADABLE_FILE,
-                        f"object has {len(obj.body)} bytes (limit {self._s.max_object_bytes})",
-                        "",
-                        landed_at,
-                    )
-                ]
-            )
-        else:
-            result = self._parser.parse(obj.body, source_key=obj.key, channel=channel, ingested_at=landed_at)
+        # The limit is on the decompressed size and is checked while streaming: an object past it is
+        # quarantined whole (``object_too_large``) after at most ``max_object_bytes`` were inflated.
+        result = self._parser.parse_stream(
+            obj.chunks,
+            source_key=obj.key,
+            channel=channel,
+            ingested_at=landed_at,
+            max_bytes=self._s.max_object_bytes,
+        )
 
         digest = lake.source_digest(source.bucket, obj.key)
         outputs: list[str] = []
@@ -165,9 +152,6 @@ class IngestService:
         except ObjectNotFoundError:
             return decoded
 
-    def _fetch(self, source: lake.SourceObject) -> StoredObject:
-        return self._store.get(source.bucket, self._fetch_key(source))
-
     def _write_partition(
         self,
         schema: TableSchema,
@@ -198,7 +182,7 @@ class IngestService:
         )
         return key
 
-    def _replace_previous_outputs(self, digest: str, obj: StoredObject, report: IngestReport) -> None:
+    def _replace_previous_outputs(self, digest: str, obj: ObjectStream, report: IngestReport) -> None:
         manifest_key = lake.manifest_key(self._s.curated_prefix, digest)
         previous = self._store.get_json(self._s.lake_bucket, manifest_key) or {}
         stale = [k for k in previous.get("outputs", []) if k not in report.outputs]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,15 @@ import awswrangler as wr
 from chalice.test import Client
 
 import app
+from chalicelib.adapters.events import EventBridgePublisher
+from chalicelib.adapters.glue import GlueCatalog
+from chalicelib.adapters.parquet import WranglerParquetWriter
+from chalicelib.adapters.s3 import S3ObjectStore
+from chalicelib.config import Settings
+from chalicelib.container import Container, reset_container
+from chalicelib.domain.lake import SourceObject
 from chalicelib.domain.reviews import QuarantineReason
+from chalicelib.services.ingest import IngestService
 
 EVENT = json.loads((Path(__file__).resolve().parents[1] / "events" / "s3_object_created.json").read_text())
 BUCKET = "reviewsense-lake"
@@ -162,3 +172,62 @@ def test_kaggle_file_as_downloaded(lake: Any) -> None:
     with Client(app.app, stage_name="local") as client:
         report = deliver(client, "raw/reviews/kaggle.csv.gz")
     assert (report["curated"], report["quarantined"], report["reasons"]) == (50, 1, {"missing_text": 1})
+
+
+def gzip_bomb(inflated_bytes: int) -> bytes:
+    """A valid gzip CSV that is tiny on the wire and ``inflated_bytes`` long once decompressed."""
+    return gzip.compress(b"text,rating\n" + b"x" * inflated_bytes, compresslevel=9)
+
+
+def test_a_gzip_bomb_is_quarantined_whole_and_the_next_object_is_ingested(
+    lake: Any, settings: Settings
+) -> None:
+    limit = 1 << 20
+    reset_container(Container(replace(settings, max_object_bytes=limit), lake))
+    bomb = gzip_bomb(32 << 20)
+    assert len(bomb) < limit  # the compressed size alone would let it through
+    s3 = lake.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="raw/app/bomb.csv.gz", Body=bomb)
+    s3.put_object(Bucket=BUCKET, Key="raw/app/good.csv.gz", Body=gzip.compress(b"text,rating\nlovely,5\n"))
+    with Client(app.app, stage_name="local") as client:
+        report = deliver(client, "raw/app/bomb.csv.gz")
+        good = deliver(client, "raw/app/good.csv.gz")
+    assert (report["status"], report["curated"], report["reasons"]) == (
+        "ingested",
+        0,
+        {"object_too_large": 1},
+    )
+    [row] = read_table(lake, "quarantine/records").to_dict("records")
+    assert (row["source_key"], row["record_number"], row["reason"]) == (
+        "raw/app/bomb.csv.gz",
+        0,
+        "object_too_large",
+    )
+    assert f"limit of {limit} bytes" in row["detail"]
+    assert f"inflated to {limit + 1} bytes" in row["detail"]
+    assert (good["curated"], good["quarantined"]) == (1, 0)
+    assert list(read_table(lake, "curated/reviews")["text"]) == ["lovely"]
+
+
+def test_ingesting_a_gzip_bomb_keeps_memory_bounded_by_the_limit(lake: Any, settings: Settings) -> None:
+    limit = 4 << 20
+    inflated = 256 << 20
+    limited = replace(settings, max_object_bytes=limit)
+    s3 = lake.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="raw/app/bomb.csv.gz", Body=gzip_bomb(inflated))
+    service = IngestService(
+        limited,
+        S3ObjectStore(s3),
+        WranglerParquetWriter(lake),
+        GlueCatalog(lake.client("glue")),
+        EventBridgePublisher(lake.client("events"), limited.event_bus, limited.event_source),
+    )
+    tracemalloc.start()
+    try:
+        report = service.ingest(SourceObject(BUCKET, "raw/app/bomb.csv.gz"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report["reasons"] == {"object_too_large": 1}
+    # A few copies of the limit at most (bytearray growth, one S3 chunk), never the inflated size.
+    assert peak < 4 * limit, f"peak {peak / 2**20:.1f} MiB"
