@@ -196,6 +196,7 @@ def detect_format(key: str, text_head: str) -> FileFormat | None:
 
 GZIP_MAGIC = b"\x1f\x8b"
 _HEAD_BYTES = 2048
+_PIECE_BYTES = 1 << 20
 
 
 class ObjectTooLargeError(Exception):
@@ -228,7 +229,7 @@ class ObjectTooLargeError(Exception):
 class BoundedContent:
     """What a bounded read produced: the (decompressed) bytes and the byte counts on both sides."""
 
-    data: bytes
+    data: bytearray  # not copied into ``bytes``: the content may be as large as the limit
     compressed_bytes: int
     gzip: bool
 
@@ -274,7 +275,7 @@ class _BoundedReader:
                 QuarantineReason.UNREADABLE_FILE,
                 "corrupt gzip stream: compressed file ended before the end-of-stream marker was reached",
             )
-        return BoundedContent(bytes(self._out), self._seen, self._mode == "gzip")
+        return BoundedContent(self._out, self._seen, self._mode == "gzip")
 
     def _check(self) -> None:
         if len(self._out) > self._limit:
@@ -288,26 +289,33 @@ class _BoundedReader:
 
     def _inflate(self, data: bytes) -> None:
         try:
-            while data:
+            while True:
                 if self._inflater is None or self._inflater.eof:
                     if self._inflater is not None:
                         data = data.lstrip(b"\x00")  # zero padding after a member, as gzip allows
-                        if not data:
-                            return
+                    if not data:
+                        return
                     if not GZIP_MAGIC.startswith(data[:2]):
                         raise _RecordError(
                             QuarantineReason.UNREADABLE_FILE, "corrupt gzip stream: trailing garbage"
                         )
                     self._inflater = zlib.decompressobj(wbits=31)  # the next gzip member
-                room = min(self._limit - len(self._out), sys.maxsize - 1) + 1  # stop one byte past it
-                self._out += self._inflater.decompress(data, room)
+                # Inflate in small pieces, never past the first byte over the limit.
+                room = min(self._limit - len(self._out) + 1, _PIECE_BYTES)
+                piece = self._inflater.decompress(data, room)
+                self._out += piece
                 self._check()
-                data = self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
+                if self._inflater.eof:
+                    data = self._inflater.unused_data
+                else:
+                    data = self._inflater.unconsumed_tail
+                    if not data and len(piece) < room:
+                        return  # all input consumed and no output pending
         except zlib.error as exc:
             raise _RecordError(QuarantineReason.UNREADABLE_FILE, f"corrupt gzip stream: {exc}") from exc
 
 
-def decode(data: bytes) -> str:
+def decode(data: bytes | bytearray) -> str:
     """Decode UTF-8 (with or without BOM) or BOM-marked UTF-16.
 
     Invalid UTF-8 bytes survive as lone surrogates (``surrogateescape``) so that only the records
@@ -414,7 +422,7 @@ class ReviewParser:
         """
         result = ParseResult()
 
-        def quarantine_file(reason: QuarantineReason, detail: str, head: bytes) -> ParseResult:
+        def quarantine_file(reason: QuarantineReason, detail: str, head: bytes | bytearray) -> ParseResult:
             result.quarantined.append(
                 QuarantinedRecord(source_key, channel, 0, reason, detail, printable(_head(head)), ingested_at)
             )
@@ -660,5 +668,5 @@ def _csv_line(row: list[str]) -> str:
     return buffer.getvalue()
 
 
-def _head(data: bytes, limit: int = _HEAD_BYTES) -> str:
-    return data[:limit].decode("utf-8", errors="surrogateescape")
+def _head(data: bytes | bytearray, limit: int = _HEAD_BYTES) -> str:
+    return bytes(data[:limit]).decode("utf-8", errors="surrogateescape")
