@@ -26,6 +26,7 @@ from typing import Any
 from chalicelib.config import Settings
 from reviewsense.localcloud import extensions
 from reviewsense.localcloud import sagemaker as local_sagemaker
+from reviewsense.localcloud.journal import S3Journal, S3WriteThrough
 from reviewsense.localcloud.provision import Provisioned, Provisioner
 from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
 from reviewsense.localcloud.scheduler import LocalScheduler
@@ -75,8 +76,11 @@ class LocalCloud:
     def __init__(self, options: LocalCloudOptions) -> None:
         self.options = options
         self.endpoint = f"http://127.0.0.1:{options.port}"
-        self.state = StateStore(options.home / "state")
-        self.snapshotter = Snapshotter(self.state)
+        self.journal = S3Journal(options.home / "state" / "journal") if options.persist else None
+        self.state = StateStore(options.home / "state", journal=self.journal)
+        self.snapshotter = Snapshotter(
+            self.state, interval_s=float(os.environ.get("REVIEWSENSE_LOCAL_SNAPSHOT_INTERVAL_S", "2"))
+        )
         self.runtime = LocalLambdaRuntime(
             log_path=options.home / "logs" / "lambda.jsonl",
             retry_delays_s=options.retry_delays_s,
@@ -116,7 +120,9 @@ class LocalCloud:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
         if o.persist:
-            self.restored = self.state.load()
+            self.restored = self.state.load()  # the last snapshot, then the S3 journal over it
+        if self.journal is not None:
+            self.journal.open()
         self._serve()
         self._configure_moto()
 
@@ -172,11 +178,13 @@ class LocalCloud:
         self._starter.shutdown(wait=True)
         if self.sagemaker is not None:
             self.sagemaker.shutdown()  # running jobs end Stopped, endpoint servers exit
-        if self.options.persist:
-            self.snapshotter.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self.options.persist:
+            self.snapshotter.stop()  # the last snapshot, after the last request: the journal goes
+        if self.journal is not None:
+            self.journal.close()
         extensions.uninstall()
         local_sagemaker.uninstall()
         endpoint_file = self.options.home / "endpoint.json"
@@ -200,7 +208,10 @@ class LocalCloud:
         )
         from werkzeug.serving import make_server
 
-        app = _DirtyTracking(DomainDispatcherApplication(create_backend_app), self.snapshotter.mark_dirty)
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        if self.journal is not None:
+            app = S3WriteThrough(app, self.journal)  # acknowledged S3 writes are on disk first
+        app = _DirtyTracking(app, self.snapshotter.mark_dirty)
         self._server = make_server(
             "127.0.0.1", self.options.port, app, threaded=True, request_handler=MotoRequestHandler
         )

@@ -1,9 +1,16 @@
-"""Keeps the local cloud's state on disk, so the lake and the models survive a restart.
+"""Keeps the local cloud's state on disk, so the lake, the models and the runs survive a restart.
 
 moto keeps everything in memory. Its per-service backends pickle cleanly except SQS (it holds
 locks), so we snapshot the services whose contents users care about: S3 (the lake, model
 artifacts), Glue (the catalog), DynamoDB (idempotency, feedback), SageMaker (registry, endpoints),
-Step Functions (execution history), SNS and EventBridge. Queues are recreated empty on start.
+Step Functions (state machines, executions and their history), SNS and EventBridge. Queues are
+recreated empty on start.
+
+Snapshots are written shortly after changes, so on their own they could lose the last seconds. S3
+object writes are therefore also journaled before they are acknowledged (``journal.py``): ``load``
+replays the journal over the snapshot, and ``save`` deletes the journal once a snapshot holding its
+entries is on disk. Step Functions executions live in moto's ASL interpreter backend
+(``stepfunctions-executions`` here) and hold live workers: ``executions.py`` saves them as data.
 """
 
 from __future__ import annotations
@@ -17,7 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from reviewsense.localcloud.journal import S3Journal, fsync_directory
+
 logger = logging.getLogger(__name__)
+
+#: moto's ASL interpreter backend: where state machines and executions live once
+#: ``execute_state_machine`` is on (``get_backend("stepfunctions")`` is the other, unused one).
+STEPFUNCTIONS_EXECUTIONS = "stepfunctions-executions"
 
 PERSISTED_SERVICES = (
     "s3",
@@ -25,6 +38,7 @@ PERSISTED_SERVICES = (
     "dynamodb",
     "sagemaker",
     "stepfunctions",
+    STEPFUNCTIONS_EXECUTIONS,
     "sns",
     "events",
     "iam",
@@ -49,28 +63,69 @@ def _reduce_key_store(store: Any) -> tuple[Any, tuple[list[tuple[str, list[Any]]
 
 def _register_reducers() -> None:
     from moto.s3.utils import _VersionedKeyStore
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    from reviewsense.localcloud.executions import RestoredExecution, reduce_execution
 
     copyreg.pickle(_VersionedKeyStore, _reduce_key_store)
+    copyreg.pickle(Execution, reduce_execution)
+    copyreg.pickle(RestoredExecution, reduce_execution)
 
 
 def _backend(service: str) -> Any:
+    if service == STEPFUNCTIONS_EXECUTIONS:
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        return stepfunctions_parser_backends
     from moto.backends import get_backend
 
     return get_backend(service)  # type: ignore[call-overload]
 
 
+def _reindex_buckets() -> None:
+    """moto finds a bucket's account through ``bucket_accounts``, which lives outside the pickle."""
+    from moto.s3.models import s3_backends
+
+    for account_id, by_partition in list(s3_backends.items()):
+        for partition, backend in list(by_partition.items()):
+            for name in list(backend.buckets):
+                s3_backends.bucket_accounts[name] = (partition, account_id)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that either the old or the new content survives a crash."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 class StateStore:
-    def __init__(self, directory: Path, services: tuple[str, ...] = PERSISTED_SERVICES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        services: tuple[str, ...] = PERSISTED_SERVICES,
+        journal: S3Journal | None = None,
+    ) -> None:
         self.directory = directory
         self.services = services
+        self.journal = journal
+        self.replayed = 0
         self._lock = threading.Lock()
 
     def save(self) -> list[str]:
-        """Write one pickle per service (atomically); return the services saved."""
+        """Write one pickle per service (atomically, fsynced); return the services saved.
+
+        The S3 journal is rotated first: every entry in the closed segments describes a write that
+        had already happened, so a snapshot taken afterwards contains it and the segments can go.
+        """
         saved: list[str] = []
         _register_reducers()
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
+            closed = self.journal.rotate() if self.journal is not None else []
             for service in self.services:
                 for attempt in range(3):
                     try:
@@ -86,10 +141,11 @@ class StateStore:
                     continue
                 if not data:
                     continue
-                tmp = self.directory / f".{service}.pickle.tmp"
-                tmp.write_bytes(data)
-                os.replace(tmp, self.directory / f"{service}.pickle")
+                _write_durably(self.directory / f"{service}.pickle", data)
                 saved.append(service)
+            if self.journal is not None and "s3" in saved:
+                fsync_directory(self.directory)
+                self.journal.discard(closed)
         return saved
 
     def load(self) -> list[str]:
@@ -107,7 +163,13 @@ class StateStore:
             live = _backend(service)
             live.clear()
             live.update(accounts)
+            if service == "s3":
+                _reindex_buckets()
             restored.append(service)
+        if self.journal is not None:
+            self.replayed = self.journal.replay()
+            if self.replayed:
+                logger.info("replayed %d journaled S3 writes", self.replayed)
         return restored
 
 

@@ -54,11 +54,18 @@ class Cloud:
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if (self.home / "endpoint.json").exists() and self.cli("local", "status").returncode == 0:
+            if self._endpoint_pid() == self.proc.pid and self.cli("local", "status").returncode == 0:
                 return
             assert self.proc.poll() is None, (self.home / "test.log").read_text()
             time.sleep(0.3)
         raise AssertionError("local cloud did not start")
+
+    def _endpoint_pid(self) -> int | None:
+        """The pid in endpoint.json (after a kill -9 it is a dead process's until the new one starts)."""
+        try:
+            return int(json.loads((self.home / "endpoint.json").read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return None
 
     def down(self) -> None:
         assert self.cli("local", "down").returncode == 0
@@ -69,6 +76,12 @@ class Cloud:
             self.proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack to the log
             self.proc.wait(timeout=10)
             raise AssertionError((self.home / "test.log").read_text()[-8000:]) from None
+
+    def kill(self) -> None:
+        """kill -9: no shutdown hook runs, only what is already on disk survives."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
