@@ -33,6 +33,17 @@ def ingest(event: CloudWatchEvent) -> dict[str, Any]:
     return result
 
 
+@app.schedule("rate(1 hour)", name="reconcile_raw")
+def reconcile_raw(event: CloudWatchEvent) -> dict[str, Any]:
+    """Hourly safety net: ingest raw objects whose upload event was missed or whose ingest failed."""
+    context: Any = event.context
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    result: dict[str, Any] = get_container().reconcile_service.reconcile(
+        time_left_s=(lambda: remaining() / 1000) if remaining else None
+    )
+    return result
+
+
 # -- training pipeline steps (Step Functions Lambda tasks) -------------------------------------------
 
 

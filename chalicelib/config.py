@@ -39,6 +39,8 @@ class Settings:
     #: peaks at about 16x the decompressed size in RSS (``make bench-ingest-memory``): 64 MiB fits the
     #: functions' 2048 MB with room to spare.
     max_object_bytes: int = 64 * 1024 * 1024
+    #: Reconciliation leaves raw objects changed less than this many seconds ago to their own event.
+    reconcile_grace_seconds: int = 900
     #: ``duckdb`` (Parquet read straight from S3) or ``athena`` (awswrangler) for ``reviewsense query``.
     query_engine: str = "duckdb"
     athena_workgroup: str = "primary"
@@ -91,6 +93,9 @@ class Settings:
             alerts_topic_arn=e.get("REVIEWSENSE_ALERTS_TOPIC_ARN", ""),
             max_field_chars=int(e.get("REVIEWSENSE_MAX_FIELD_CHARS", cls.max_field_chars)),
             max_object_bytes=int(e.get("REVIEWSENSE_MAX_OBJECT_BYTES", cls.max_object_bytes)),
+            reconcile_grace_seconds=int(
+                e.get("REVIEWSENSE_RECONCILE_GRACE_SECONDS", cls.reconcile_grace_seconds)
+            ),
             query_engine=e.get("REVIEWSENSE_QUERY_ENGINE", cls.query_engine),
             athena_workgroup=e.get("REVIEWSENSE_ATHENA_WORKGROUP", cls.athena_workgroup),
             endpoint_url=e.get("AWS_ENDPOINT_URL") or None,

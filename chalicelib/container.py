@@ -55,6 +55,13 @@ class Container:
         )
 
     @cached_property
+    def reconcile_service(self) -> Any:
+        from chalicelib.adapters.s3 import S3ObjectStore
+        from chalicelib.services.reconcile import ReconcileService
+
+        return ReconcileService(self.settings, S3ObjectStore(self.client("s3")), self.ingest_service)
+
+    @cached_property
     def pipeline_service(self) -> Any:
         from chalicelib.services.pipeline import PipelineService
 

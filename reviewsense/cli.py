@@ -179,7 +179,35 @@ def wait_for_ingestion(
     return done
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Ingest the raw objects whose current version has no manifest (a missed or failed event)."""
+    from chalicelib.container import Container
+
+    tgt = _target(args)
+    report = Container(tgt.settings, tgt.session).reconcile_service.reconcile(
+        grace_seconds=args.grace_seconds
+    )
+    if args.json:
+        print(json.dumps(report))
+    else:
+        counts = ["listed", "up_to_date", "recent", "ingested", "failed", "remaining"]
+        print_table(counts, [[report[c] for c in counts]])
+        for key in report["ingested_keys"]:
+            print(f"ingested {key}")
+        for failure in report["failures"]:
+            print(f"failed {failure['key']}: {failure['error']}: {failure['detail']}", file=sys.stderr)
+    return 1 if report["failed"] else 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if args.reconcile:
+        if args.paths:
+            print("error: --reconcile takes no paths (it lists the raw zone itself)", file=sys.stderr)
+            return 2
+        return cmd_reconcile(args)
+    if not args.paths:
+        print("error: give files to upload, or --reconcile", file=sys.stderr)
+        return 2
     tgt = _target(args)
     s3 = tgt.client("s3")
     uploaded: dict[str, str] = {}
@@ -268,8 +296,22 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_local_down
     )
 
-    ing = sub.add_parser("ingest", parents=[common], help="upload files into the lake's raw zone")
-    ing.add_argument("paths", nargs="+")
+    ing = sub.add_parser(
+        "ingest", parents=[common], help="upload files into the lake's raw zone, or reconcile it"
+    )
+    ing.add_argument("paths", nargs="*")
+    ing.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="ingest every raw object whose current version was never fully ingested (no upload)",
+    )
+    ing.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=0.0,
+        help="with --reconcile: leave objects changed this recently to their own event (default 0)",
+    )
+    ing.add_argument("--json", action="store_true", help="with --reconcile: print the report as JSON")
     ing.add_argument("--channel", default="reviews", help="feedback channel (raw/<channel>/...)")
     ing.add_argument("--wait", action="store_true", help="wait for the ingest function and print its report")
     ing.add_argument("--timeout", type=float, default=300.0)

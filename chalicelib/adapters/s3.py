@@ -42,6 +42,16 @@ class ObjectStream:
     version_id: str | None
 
 
+@dataclass(frozen=True)
+class ListedObject:
+    """One entry of a listing: enough to tell which version of the key is there."""
+
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
+
+
 class ObjectStore(Protocol):
     def head(self, bucket: str, key: str) -> dict[str, Any]: ...
     def get(self, bucket: str, key: str) -> StoredObject: ...
@@ -51,6 +61,7 @@ class ObjectStore(Protocol):
     def put_json(self, bucket: str, key: str, value: Any) -> None: ...
     def delete(self, bucket: str, keys: list[str]) -> None: ...
     def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]: ...
 
 
 def _translate(exc: Exception) -> Exception:
@@ -120,10 +131,21 @@ class S3ObjectStore:
             self._s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        keys: list[str] = []
-        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-        return keys
+        return [obj.key for obj in self.list_objects(bucket, prefix)]
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
+        """Every object under ``prefix``, page by page (ListObjectsV2: needs s3:ListBucket)."""
+        try:
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield ListedObject(
+                        key=obj["Key"],
+                        etag=str(obj.get("ETag", "")).strip('"'),
+                        size=int(obj.get("Size", 0)),
+                        last_modified=obj["LastModified"],
+                    )
+        except Exception as exc:
+            raise _translate(exc) from exc
 
 
 def _chunks(body: Any) -> Iterator[bytes]:

@@ -90,9 +90,7 @@ class IngestService:
 
     def ingest(self, source: lake.SourceObject) -> dict[str, Any]:
         """Ingest one raw object (at most once per object version when a run-once guard is set)."""
-        if source.bucket != self._s.lake_bucket or not lake.is_raw_key(
-            lake.decode_event_key(source.key), self._s.raw_prefix
-        ):
+        if not self._is_raw(source):
             return IngestReport(source.key, "skipped").as_dict()
         if self._run_once is None:
             return self._ingest(source)
@@ -101,6 +99,35 @@ class IngestService:
             head = self._store.head(source.bucket, self._fetch_key(source))
             source = replace(source, etag=str(head.get("ETag", "")).strip('"'))
         return self._run_once(source.idempotency_key, lambda: self._ingest(source))
+
+    def ingest_now(self, source: lake.SourceObject) -> dict[str, Any]:
+        """Ingest one raw object now, whatever the run-once guard remembers about it.
+
+        For reconciliation, which decides from the manifest (the record that ingestion finished)
+        that the object's current version was never fully ingested: the guard may hold a record
+        of an earlier run that was cut off, or of the same bytes uploaded before another version.
+        Outputs are keyed by the source object, so running again never duplicates rows.
+        """
+        if not self._is_raw(source):
+            return IngestReport(source.key, "skipped").as_dict()
+        return self._ingest(source)
+
+    def ingested_etag(self, key: str) -> str | None:
+        """The ETag of the version of ``key`` whose ingestion finished last (None: never ingested).
+
+        The manifest is written as the last step of an ingest, after the curated and quarantine
+        outputs, so it is the record that ingestion of that version completed.
+        """
+        manifest = self._store.get_json(self._s.lake_bucket, self.manifest_key(key))
+        return str(manifest["etag"]) if manifest and manifest.get("etag") else None
+
+    def manifest_key(self, key: str) -> str:
+        return lake.manifest_key(self._s.curated_prefix, lake.source_digest(self._s.lake_bucket, key))
+
+    def _is_raw(self, source: lake.SourceObject) -> bool:
+        return source.bucket == self._s.lake_bucket and lake.is_raw_key(
+            lake.decode_event_key(source.key), self._s.raw_prefix
+        )
 
     def _ingest(self, source: lake.SourceObject) -> dict[str, Any]:
         obj = self._store.open(source.bucket, self._fetch_key(source))

@@ -2,6 +2,7 @@
 
 - S3: an object write that was acknowledged is on disk before the response leaves the server (the
   write-through journal), so it survives a kill -9 that comes before the next snapshot.
+- Reconciliation: ``reviewsense ingest --reconcile`` ingests raw objects that no event reached.
 - Step Functions: executions and their history survive ``local down`` / ``local up``; one that was
   running comes back ABORTED with the reason.
 
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from reviewsense.target import free_port
-from tests.localcloud.test_local_cloud import BUCKET, Cloud, wait_until
+from tests.localcloud.test_local_cloud import BUCKET, Cloud, manifest_etag, wait_until
 
 pytestmark = pytest.mark.localcloud
 
@@ -94,6 +95,35 @@ def test_acknowledged_s3_writes_survive_a_kill_9(cloud: Cloud) -> None:
     assert body_and_etag(s3, "exports/overwritten.txt") == (b"second", last_etag)
     for gone in ("exports/deleted-one.txt", "exports/batch-a.txt", "exports/batch-b.txt"):
         assert body_and_etag(s3, gone) is None, gone
+
+
+def reconcile(cloud: Cloud) -> dict[str, Any]:
+    out = cloud.cli("ingest", "--reconcile", "--json")
+    assert out.returncode == 0, out.stderr
+    report: dict[str, Any] = json.loads(out.stdout)
+    return report
+
+
+def test_reconcile_ingests_the_uploads_no_event_reached(cloud: Cloud) -> None:
+    s3 = cloud.client("s3")
+    s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={})  # events lost
+    missed = s3.put_object(Bucket=BUCKET, Key="raw/app/missed.csv", Body=b"text,rating\nnever announced,2\n")
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    assert manifest_etag(cloud, "raw/app/missed.csv") is None
+
+    first = reconcile(cloud)
+    assert "raw/app/missed.csv" in first["ingested_keys"]
+    assert first["failed"] == 0
+    assert manifest_etag(cloud, "raw/app/missed.csv") == missed["ETag"].strip('"')
+    # The upload acknowledged just before the kill -9 is ingested too, by its event or by reconcile.
+    acknowledged = s3.head_object(Bucket=BUCKET, Key="raw/app/acknowledged.csv")["ETag"].strip('"')
+    assert manifest_etag(cloud, "raw/app/acknowledged.csv") == acknowledged
+    assert cloud.query("SELECT count(*) AS n FROM reviews WHERE text = 'never announced'") == [{"n": 1}]
+
+    second = reconcile(cloud)
+    assert (second["ingested"], second["up_to_date"]) == (0, second["listed"])
 
 
 def test_the_journal_is_compacted_by_the_next_snapshot(cloud: Cloud) -> None:
