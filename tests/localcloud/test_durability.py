@@ -150,6 +150,12 @@ def machine(sfn: Any, name: str, seconds: int) -> str:
     return arn
 
 
+def pipeline_history(cloud: Cloud) -> str:
+    out = cloud.cli("pipeline", "history")
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_executions_and_their_history_survive_a_restart(cloud: Cloud) -> None:
     sfn = cloud.client("stepfunctions")
     quick = machine(sfn, "durability-quick", 0)
@@ -160,6 +166,18 @@ def test_executions_and_their_history_survive_a_restart(cloud: Cloud) -> None:
     wait_until(lambda: len(sfn.get_execution_history(executionArn=running)["events"]) >= 4)
     before = sfn.describe_execution(executionArn=done)
     history_before = sfn.get_execution_history(executionArn=done)["events"]
+    # A run of the training pipeline that fails in its first step (no training starts), so that
+    # `reviewsense pipeline history`, the command of the bug report, has something to show.
+    pipeline = next(
+        m["stateMachineArn"]
+        for m in sfn.list_state_machines()["stateMachines"]
+        if m["name"] == "reviewsense-local-training-pipeline"
+    )
+    failed = sfn.start_execution(
+        stateMachineArn=pipeline, name="bad-request", input='{"hyperparameters": "not an object"}'
+    )["executionArn"]
+    wait_until(lambda: sfn.describe_execution(executionArn=failed)["status"] == "FAILED", timeout_s=120)
+    assert "bad-request" in pipeline_history(cloud)
 
     cloud.down()
     cloud.up()
@@ -172,6 +190,9 @@ def test_executions_and_their_history_survive_a_restart(cloud: Cloud) -> None:
     assert [(e["id"], e["type"]) for e in history_after] == [(e["id"], e["type"]) for e in history_before]
     assert history_after[-1]["type"] == "ExecutionSucceeded"
     assert [e["name"] for e in sfn.list_executions(stateMachineArn=quick)["executions"]] == ["run-1"]
+
+    assert "bad-request" in pipeline_history(cloud)
+    assert sfn.describe_execution(executionArn=failed)["status"] == "FAILED"
 
     cut_off = sfn.describe_execution(executionArn=running)
     assert (cut_off["status"], cut_off["error"]) == ("ABORTED", "LocalCloud.Stopped")
