@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,7 +35,7 @@ class ObjectStream:
     """An object whose body is read lazily, one chunk at a time (at most one chunk in memory)."""
 
     key: str
-    chunks: Iterator[bytes]
+    chunks: Generator[bytes, None, None]  # close() it to release the connection when stopping early
     content_length: int
     last_modified: datetime
     etag: str
@@ -148,7 +148,7 @@ class S3ObjectStore:
             raise _translate(exc) from exc
 
 
-def _chunks(body: Any) -> Iterator[bytes]:
+def _chunks(body: Any) -> Generator[bytes, None, None]:
     """The body's chunks; the connection goes back to the pool even when the reader stops early."""
     try:
         yield from body.iter_chunks(STREAM_CHUNK_BYTES)

@@ -135,13 +135,16 @@ class IngestService:
         landed_at = obj.last_modified.astimezone(UTC)
         # The limit is on the decompressed size and is checked while streaming: an object past it is
         # quarantined whole (``object_too_large``) after at most ``max_object_bytes`` were inflated.
-        result = self._parser.parse_stream(
-            obj.chunks,
-            source_key=obj.key,
-            channel=channel,
-            ingested_at=landed_at,
-            max_bytes=self._s.max_object_bytes,
-        )
+        try:
+            result = self._parser.parse_stream(
+                obj.chunks,
+                source_key=obj.key,
+                channel=channel,
+                ingested_at=landed_at,
+                max_bytes=self._s.max_object_bytes,
+            )
+        finally:
+            obj.chunks.close()  # reading may have stopped at the limit: release the connection now
 
         digest = lake.source_digest(source.bucket, obj.key)
         outputs: list[str] = []
