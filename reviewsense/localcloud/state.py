@@ -16,6 +16,7 @@ entries is on disk. Step Functions executions live in moto's ASL interpreter bac
 from __future__ import annotations
 
 import copyreg
+import io
 import logging
 import os
 import pickle
@@ -61,15 +62,27 @@ def _reduce_key_store(store: Any) -> tuple[Any, tuple[list[tuple[str, list[Any]]
     return _rebuild_key_store, ([(k, list(v)) for k, v in dict.items(store)],)
 
 
-def _register_reducers() -> None:
+def _dumps(value: Any) -> bytes:
+    """``pickle.dumps`` with this module's reductions.
+
+    They stay out of ``copyreg``'s global table, so nothing else (``copy.deepcopy`` inside moto, for
+    one) turns a live execution into a restored one.
+    """
     from moto.s3.utils import _VersionedKeyStore
     from moto.stepfunctions.parser.backend.execution import Execution
 
     from reviewsense.localcloud.executions import RestoredExecution, reduce_execution
 
-    copyreg.pickle(_VersionedKeyStore, _reduce_key_store)
-    copyreg.pickle(Execution, reduce_execution)
-    copyreg.pickle(RestoredExecution, reduce_execution)
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {
+        **copyreg.dispatch_table,
+        _VersionedKeyStore: _reduce_key_store,
+        Execution: reduce_execution,
+        RestoredExecution: reduce_execution,
+    }
+    pickler.dump(value)
+    return buffer.getvalue()
 
 
 def _backend(service: str) -> Any:
@@ -122,14 +135,13 @@ class StateStore:
         had already happened, so a snapshot taken afterwards contains it and the segments can go.
         """
         saved: list[str] = []
-        _register_reducers()
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
             closed = self.journal.rotate() if self.journal is not None else []
             for service in self.services:
                 for attempt in range(3):
                     try:
-                        data = pickle.dumps(dict(_backend(service)), protocol=pickle.HIGHEST_PROTOCOL)
+                        data = _dumps(dict(_backend(service)))
                         break
                     except RuntimeError:  # a dict changed size under us: a request was in flight
                         time.sleep(0.05 * (attempt + 1))
