@@ -124,6 +124,16 @@ def test_reconcile_ingests_the_uploads_no_event_reached(cloud: Cloud) -> None:
 
     second = reconcile(cloud)
     assert (second["ingested"], second["up_to_date"]) == (0, second["listed"])
+    table = cloud.cli("ingest", "--reconcile")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == [
+        "listed",
+        "up_to_date",
+        "recent",
+        "ingested",
+        "failed",
+        "remaining",
+    ]
 
 
 def test_the_journal_is_compacted_by_the_next_snapshot(cloud: Cloud) -> None:
