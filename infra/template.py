@@ -579,6 +579,10 @@ def _watchdog(stage: Stage, handler: str) -> list[Json]:
     ]
 
 
+def _reconcile(stage: Stage, handler: str) -> list[Json]:
+    return [s for s in _ingest(stage, handler) if s.get("Sid") != "RunOnce"]
+
+
 def _watchdog_on_schedule(stage: Stage, handler: str) -> list[Json]:
     # ListTrainingJobs has no resource type: it cannot be scoped by ARN. The watchdog passes
     # NameContains and checks only jobs named with JOB_PREFIX; Describe/Stop above are scoped to them.
@@ -589,8 +593,8 @@ def _watchdog_on_schedule(stage: Stage, handler: str) -> list[Json]:
 POLICIES: dict[str, Policy] = {
     "ingest": _ingest,
     # The hourly safety net lists the raw zone and the manifests and ingests what was missed: the
-    # same resources as ingest.
-    "reconcile_raw": _ingest,
+    # same resources as ingest, less the run-once table (reconcile decides by the manifests).
+    "reconcile_raw": _reconcile,
     "pipeline_prepare": _prepare,
     "pipeline_gate": _gate,
     "pipeline_register": _register,

@@ -243,6 +243,14 @@ def test_the_watchdog_may_only_touch_this_apps_training_jobs(sam: dict[str, Any]
         assert not allowed(function_role(sam, function), "sagemaker:StopTrainingJob")
 
 
+def test_only_the_ingest_function_touches_the_run_once_table(sam: dict[str, Any]) -> None:
+    for handler in ("ingest", "reconcile_raw"):
+        role = function_role(sam, functions(sam)[template.logical_id(handler)])
+        actions = {a for s in statements(role) for a in as_list(s["Action"])}
+        assert "s3:ListBucket" in actions and "s3:PutObject" in actions
+        assert ("dynamodb:PutItem" in actions) == (handler == "ingest"), handler
+
+
 def test_the_job_prefix_is_the_one_the_pipeline_names_jobs_with() -> None:
     from chalicelib.domain.pipeline import job_name
 
