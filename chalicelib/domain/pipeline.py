@@ -15,6 +15,7 @@ from typing import Any
 from chalicelib.domain.training_health import METRIC_DEFINITIONS
 
 PROCESSING_ROOT = "/opt/ml/processing"
+BOOTSTRAP_MODULE = "training.bootstrap"
 _NAME = re.compile(r"[^a-zA-Z0-9-]+")
 
 
@@ -86,7 +87,9 @@ def _processing_request(
         "RoleArn": p.role_arn,
         "AppSpecification": {
             "ImageUri": p.processing_image,
-            "ContainerEntrypoint": ["python3", "-m", module],
+            # The image installs nothing for processing jobs: training.bootstrap installs the shipped
+            # requirements.txt (as script mode does for training) and then runs the module.
+            "ContainerEntrypoint": ["python3", "-m", BOOTSTRAP_MODULE, module],
             "ContainerArguments": arguments,
         },
         "Environment": {"PYTHONPATH": f"{PROCESSING_ROOT}/code"},
