@@ -14,8 +14,8 @@ everything. This module answers the question statically, offline:
 * ``requirement_conflicts`` and ``python_conflicts`` report shipped pins that would replace a package
   of the image or do not support the image's Python.
 
-The local cloud reuses the readers and ``dependency_closure`` to run jobs with only what their
-container would have.
+The local cloud reuses ``read_manifest`` to run jobs with only what their container would have
+(``reviewsense.localcloud.sagemaker.containers``).
 """
 
 from __future__ import annotations
@@ -232,20 +232,3 @@ def python_conflicts(pins: Mapping[str, str], python: str) -> list[str]:
         if spec and not SpecifierSet(spec).contains(full, prereleases=True):
             problems.append(f"{name}=={version} requires Python {spec}, the image has {python}")
     return problems
-
-
-def dependency_closure(names: Iterable[str], python: str | None = None) -> set[str]:
-    """``names`` and everything they require (recursively), from this environment's installed metadata."""
-    version = python or f"{sys.version_info.major}.{sys.version_info.minor}"
-    seen: set[str] = set()
-    todo = [normalize(n) for n in names]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            todo.extend(normalize(r.name) for r in _requires(name, version))
-        except metadata.PackageNotFoundError:
-            continue
-    return seen
