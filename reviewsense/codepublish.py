@@ -9,6 +9,7 @@ entry point, ``training.bootstrap`` before a processing step (see ``chalicelib.i
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -27,6 +28,8 @@ def sourcedir_files(project_root: Path) -> dict[str, Path]:
     """Archive name -> file, for every file the jobs need: the Python code and ``requirements.txt``."""
     files: dict[str, Path] = {}
     for folder in ("training", "chalicelib/domain"):
+        if not (project_root / folder).is_dir():
+            raise FileNotFoundError(f"{project_root / folder} is missing: not a ReviewSense checkout")
         for path in sorted((project_root / folder).rglob("*.py")):
             if "__pycache__" not in path.parts:
                 files[path.relative_to(project_root).as_posix()] = path
@@ -37,15 +40,16 @@ def sourcedir_files(project_root: Path) -> dict[str, Path]:
 
 
 def build_sourcedir_archive(project_root: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    """``sourcedir.tar.gz``: the ``sourcedir_files``, reproducible (sorted, zeroed times and owners)."""
+    raw = io.BytesIO()
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for name, path in sorted(sourcedir_files(project_root).items()):
             info = tarfile.TarInfo(name)
             data = path.read_bytes()
             info.size = len(data)
-            info.mtime = 0  # reproducible archive: same code, same bytes
+            info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return raw.getvalue()
 
 
 def code_version(project_root: Path) -> str:
