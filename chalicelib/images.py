@@ -75,8 +75,9 @@ FRAMEWORK_IMAGES: dict[tuple[JobKind, Accelerator], FrameworkImage] = {
     ("inference", "gpu"): INFERENCE_GPU,
 }
 
-#: Deep Learning Containers registry account per region (aws/deep-learning-containers,
-#: docs/reference/region_availability.md; the same table as sagemaker-core's image_uri_config/pytorch.json).
+#: Deep Learning Containers registry account per region: aws/deep-learning-containers
+#: docs/reference/region_availability.md, plus me-west-1 and GovCloud from sagemaker-core 2.27.0
+#: image_uri_config/pytorch.json (the two tables agree where both list a region).
 DLC_ACCOUNTS: dict[str, str] = {
     "us-east-1": "763104351884",
     "us-east-2": "763104351884",
@@ -110,8 +111,11 @@ DLC_ACCOUNTS: dict[str, str] = {
     "il-central-1": "780543022126",
     "me-central-1": "914824155844",
     "me-south-1": "217643126080",
+    "me-west-1": "124382933778",
     "mx-central-1": "637423239942",
     "sa-east-1": "763104351884",
+    "us-gov-east-1": "446045086412",
+    "us-gov-west-1": "442386744353",
     "cn-north-1": "727897471807",
     "cn-northwest-1": "727897471807",
 }
