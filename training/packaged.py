@@ -12,8 +12,9 @@ Two are known:
   (``input/all-mpnet-base-v2.zip.00N``). The pieces are joined and extracted once into a cache
   directory (``$REVIEWSENSE_MODEL_CACHE``, default ``~/.cache/reviewsense/models``); later runs reuse it.
 
-On SageMaker pass a hub id (``roberta-base``) or a model directory from an input channel instead; the
-``packaged:`` names are a workstation convenience and fail where their packages are missing.
+On SageMaker pass a hub id (``roberta-base``) or ``channel:encoder`` (the pipeline turns an ``s3://``
+model directory into that input channel); the ``packaged:`` names are a workstation convenience and
+fail where their packages are missing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 
 MINILM = "packaged:all-MiniLM-L6-v2"
 MPNET = "packaged:all-mpnet-base-v2"
+#: ``channel:<name>``: the model directory SageMaker downloaded into input channel ``<name>``.
+CHANNEL_PREFIX = "channel:"
 #: The default encoder of featurize and train: a hub id, served from the offline package when installed.
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -134,8 +137,14 @@ def resolve(name: str) -> str:
 
     The MiniLM hub id becomes the offline directory only where its package is installed; elsewhere it
     stays the hub id (SageMaker downloads it). ``packaged:`` names and the short aliases always need
-    their packages.
+    their packages. ``channel:<name>`` is the folder of the job's input channel ``<name>``.
     """
+    if name.startswith(CHANNEL_PREFIX):  # an input channel of the training job (the encoder in S3)
+        channel = name.removeprefix(CHANNEL_PREFIX)
+        folder = os.environ.get(f"SM_CHANNEL_{channel.upper()}")
+        if not folder:
+            raise PackagedModelError(f"{name}: the job has no input channel {channel!r}")
+        return folder
     alias = ALIASES.get(name)
     if name == MINILM_HUB_ID and not minilm_installed():
         return name

@@ -154,3 +154,28 @@ def test_bootstrap_usage() -> None:
         "-r",
         "/c/requirements.txt",
     ]
+
+
+def test_the_training_request_downloads_an_s3_encoder_as_a_channel() -> None:
+    run = plan_run(
+        PlanInputs(
+            run_id="20261129-000000-x",
+            bucket="lake",
+            role_arn="arn:aws:iam::123456789012:role/r",
+            training_image="t",
+            processing_image="p",
+            training_instance_type="ml.g5.xlarge",
+            processing_instance_type="ml.m5.xlarge",
+            max_training_seconds=60,
+            poll_seconds=1,
+            hyperparameters={"model-name-or-path": "s3://lake/models/base/mpnet/"},
+            featurize_args={},
+            champion_model_data=None,
+        )
+    )
+    training = run["training"]
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in training["InputDataConfig"]
+    }
+    assert channels["encoder"] == "s3://lake/models/base/mpnet/"
+    assert training["HyperParameters"]["model-name-or-path"] == "channel:encoder"

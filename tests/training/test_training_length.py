@@ -100,3 +100,21 @@ def test_training_runs_its_epochs_without_max_steps(
     assert metrics["stop_reason"] == "completed"
     capped = train.main([*args, "--max-steps", "3", "--model-dir", str(tmp_path / "capped")])
     assert (capped["steps"], capped["stop_reason"]) == (3, "max_steps")
+
+
+def test_an_s3_encoder_becomes_an_input_channel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from chalicelib.domain.pipeline import encoder_channel
+
+    uri = "s3://lake/models/base/all-MiniLM-L6-v2/"
+    hyperparameters, channel = encoder_channel({"model-name-or-path": uri, "epochs": "3"})
+    assert channel == uri
+    assert hyperparameters == {"model-name-or-path": "channel:encoder", "epochs": "3"}
+    assert encoder_channel({"model-name-or-path": "roberta-base"}) == (
+        {"model-name-or-path": "roberta-base"},
+        None,
+    )
+    monkeypatch.setenv("SM_CHANNEL_ENCODER", str(tmp_path))
+    assert packaged.resolve("channel:encoder") == str(tmp_path)
+    monkeypatch.delenv("SM_CHANNEL_ENCODER")
+    with pytest.raises(packaged.PackagedModelError, match="no input channel 'encoder'"):
+        packaged.resolve("channel:encoder")
