@@ -10,7 +10,7 @@ DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
         local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency featurize train-linear train-demo train-best \
         bench-train install-mpnet train-best-gpu clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-training.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-training.txt training/requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -74,7 +74,7 @@ train-linear: featurize
 	$(BIN)/python -m training.baselines --model-dir .artifacts/runs/linear/model --output-data-dir .artifacts/runs/linear/output
 
 train-demo: featurize
-	$(BIN)/python -m training.train --model-dir .artifacts/runs/demo/model --output-data-dir .artifacts/runs/demo/output
+	$(BIN)/python -m training.train --max-steps 250 --model-dir .artifacts/runs/demo/model --output-data-dir .artifacts/runs/demo/output
 
 ## The best CPU configuration (docs/model.md): MPNet-base (1 epoch) + MiniLM (2 epochs) + TF-IDF, mixed with
 ## weights tuned on validation. About 100 minutes on 2 cores; each step's model directory is kept under $(RUNS).

