@@ -6,9 +6,9 @@ the AWS SDK for pandas Lambda layer (account 336392948345 in most regions; accou
 elsewhere). The template turns this table into a CloudFormation Mapping keyed by ``AWS::Region``; every
 ARN and image URI is then built with ``AWS::Partition``/``AWS::Region``/``AWS::URLSuffix``, never a literal.
 
-Sources (checked offline, 2026-11): the DLC accounts from ``sagemaker/core/image_uri_config/pytorch.json``
-in the ``sagemaker-core`` 2.27.0 wheel (PyTorch 2.5.1 training and inference images; the Hugging Face
-images use the same accounts); the layer ARNs from aws-sdk-pandas ``docs/source/layers.rst`` for
+The DLC accounts are not repeated here: they are ``chalicelib.images.DLC_ACCOUNTS``, the table the
+functions derive their image URIs from, so the template's Mapping and the code cannot disagree.
+Sources (checked offline, 2026-11): the layer ARNs from aws-sdk-pandas ``docs/source/layers.rst`` for
 release 3.17.0, Python 3.11, x86_64 (the newest table published; the workstation pins awswrangler
 3.17.1, a patch release with the same API). A region missing here has no Python 3.11 layer or no DLC
 images: deploying there fails at the Mapping lookup instead of at the first invocation.
@@ -30,40 +30,39 @@ PANDAS_LAYER_UNZIPPED_MB = 204
 
 @dataclass(frozen=True)
 class Regional:
-    dlc_account: str
     layer_account: str
     layer_version: int
 
 
 REGIONS: dict[str, Regional] = {
-    "af-south-1": Regional("626614931356", "336392948345", 32),
-    "ap-east-1": Regional("871362719292", "839552336658", 32),
-    "ap-northeast-1": Regional("763104351884", "336392948345", 33),
-    "ap-northeast-2": Regional("763104351884", "336392948345", 33),
-    "ap-northeast-3": Regional("364406365360", "336392948345", 33),
-    "ap-south-1": Regional("763104351884", "336392948345", 33),
-    "ap-south-2": Regional("772153158452", "246107603503", 31),
-    "ap-southeast-1": Regional("763104351884", "336392948345", 33),
-    "ap-southeast-2": Regional("763104351884", "336392948345", 33),
-    "ap-southeast-3": Regional("907027046896", "258944054355", 32),
-    "ap-southeast-4": Regional("457447274322", "945386623051", 31),
-    "ca-central-1": Regional("763104351884", "336392948345", 33),
-    "ca-west-1": Regional("204538143572", "941713567376", 3),
-    "cn-north-1": Regional("727897471807", "406640652441", 26),
-    "cn-northwest-1": Regional("727897471807", "406640652441", 25),
-    "eu-central-1": Regional("763104351884", "336392948345", 33),
-    "eu-central-2": Regional("380420809688", "956415814219", 31),
-    "eu-north-1": Regional("763104351884", "336392948345", 33),
-    "eu-south-1": Regional("692866216735", "774444163449", 32),
-    "eu-south-2": Regional("503227376785", "982086096842", 31),
-    "eu-west-1": Regional("763104351884", "336392948345", 33),
-    "eu-west-2": Regional("763104351884", "336392948345", 33),
-    "eu-west-3": Regional("763104351884", "336392948345", 33),
-    "il-central-1": Regional("780543022126", "263840725265", 30),
-    "me-central-1": Regional("914824155844", "593833071574", 30),
-    "sa-east-1": Regional("763104351884", "336392948345", 33),
-    "us-east-1": Regional("763104351884", "336392948345", 33),
-    "us-east-2": Regional("763104351884", "336392948345", 33),
-    "us-west-1": Regional("763104351884", "336392948345", 33),
-    "us-west-2": Regional("763104351884", "336392948345", 33),
+    "af-south-1": Regional("336392948345", 32),
+    "ap-east-1": Regional("839552336658", 32),
+    "ap-northeast-1": Regional("336392948345", 33),
+    "ap-northeast-2": Regional("336392948345", 33),
+    "ap-northeast-3": Regional("336392948345", 33),
+    "ap-south-1": Regional("336392948345", 33),
+    "ap-south-2": Regional("246107603503", 31),
+    "ap-southeast-1": Regional("336392948345", 33),
+    "ap-southeast-2": Regional("336392948345", 33),
+    "ap-southeast-3": Regional("258944054355", 32),
+    "ap-southeast-4": Regional("945386623051", 31),
+    "ca-central-1": Regional("336392948345", 33),
+    "ca-west-1": Regional("941713567376", 3),
+    "cn-north-1": Regional("406640652441", 26),
+    "cn-northwest-1": Regional("406640652441", 25),
+    "eu-central-1": Regional("336392948345", 33),
+    "eu-central-2": Regional("956415814219", 31),
+    "eu-north-1": Regional("336392948345", 33),
+    "eu-south-1": Regional("774444163449", 32),
+    "eu-south-2": Regional("982086096842", 31),
+    "eu-west-1": Regional("336392948345", 33),
+    "eu-west-2": Regional("336392948345", 33),
+    "eu-west-3": Regional("336392948345", 33),
+    "il-central-1": Regional("263840725265", 30),
+    "me-central-1": Regional("593833071574", 30),
+    "sa-east-1": Regional("336392948345", 33),
+    "us-east-1": Regional("336392948345", 33),
+    "us-east-2": Regional("336392948345", 33),
+    "us-west-1": Regional("336392948345", 33),
+    "us-west-2": Regional("336392948345", 33),
 }

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.images import DLC_ACCOUNTS
 from infra.regions import PANDAS_LAYER_NAME, REGIONS
 
 APP_NAME = "reviewsense"
@@ -860,7 +861,7 @@ def mappings() -> Json:
     return {
         "Regional": {
             region: {
-                "DlcAccount": r.dlc_account,
+                "DlcAccount": DLC_ACCOUNTS[region],
                 "LayerAccount": r.layer_account,
                 "LayerVersion": str(r.layer_version),
             }

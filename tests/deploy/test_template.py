@@ -168,6 +168,12 @@ def test_region_specific_values_come_from_the_mapping(sam: dict[str, Any]) -> No
     mapping = sam["Mappings"]["Regional"]
     assert set(mapping) == set(REGIONS)
     assert mapping["us-east-1"]["DlcAccount"] == "763104351884"
+    # The role may pull from exactly the registry the functions build their image URIs from.
+    from chalicelib.images import framework_image_uri
+
+    for region, row in mapping.items():
+        image = framework_image_uri("training", region, "ml.m5.xlarge")
+        assert image.startswith(row["DlcAccount"] + ".dkr.ecr." + region), (region, image)
     assert mapping["us-east-1"]["LayerAccount"] == "336392948345"
     for function in functions(sam).values():
         (layer,) = function["Properties"]["Layers"]
