@@ -13,7 +13,7 @@ DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt training/requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet pip==26.2.1  # chalice 1.34.0 requires pip<26.3
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-training.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip freeze --exclude-editable > $(VENV)/versions.txt
