@@ -70,14 +70,14 @@ _SHORTHAND: dict[str, Ranges] = {
     "d": _DIGIT,
     "w": [*_DIGIT, *_ALPHA, (0x5F, 0x5F)],
     "s": _chars(" \t\n\x0b\f\r"),
-    "h": [(0x20, 0x20), (0x09, 0x09), (0xA0, 0xA0), (0x1680, 0x1680), (0x180E, 0x180E)]
-    + [(0x2000, 0x200A), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000)],
+    "h": [
+        *[(0x20, 0x20), (0x09, 0x09), (0xA0, 0xA0), (0x1680, 0x1680), (0x180E, 0x180E)],
+        *[(0x2000, 0x200A), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000)],
+    ],
     "v": [(0x0A, 0x0D), (0x85, 0x85), (0x2028, 0x2029)],
 }
-_CATEGORIES = {
-    *"LMNPSZC",
-    *"Lu Ll Lt Lm Lo Mn Mc Me Nd Nl No Pc Pd Ps Pe Pi Pf Po Sm Sc Sk So Zs Zl Zp Cc Cf Cs Co Cn".split(),
-}
+_MINOR = {"L": "ultmo", "M": "nce", "N": "dlo", "P": "cdseifo", "S": "mcko", "Z": "slp", "C": "cfson"}
+_CATEGORIES = {*_MINOR} | {major + minor for major, minors in _MINOR.items() for minor in minors}
 _BINARY_PROPERTIES = {
     "alphabetic": "Alphabetic",
     "ideographic": "Ideographic",
@@ -344,7 +344,7 @@ class _Translator:
         if m is None:
             return None
         self.i += m.end()
-        return m.group(0)
+        return str(m.group(0))
 
     def translate(self) -> str:
         p = self.p

@@ -71,7 +71,8 @@ class Violation:
     constraint: str
 
     def render(self) -> str:
-        return f"Value {_java_repr(self.value)} at '{self.path}' failed to satisfy constraint: {self.constraint}"
+        value = _java_repr(self.value)
+        return f"Value {value} at '{self.path}' failed to satisfy constraint: {self.constraint}"
 
 
 @dataclass
@@ -156,6 +157,9 @@ def scalar_constraints(shape: Shape) -> list[str]:
     return out
 
 
+_NUMBERS = ("integer", "long", "short", "byte", "float", "double")
+
+
 class _Validator:
     def __init__(self, wire_names: bool, typed: bool) -> None:
         # JSON bodies arrive keyed by wire names (`jsonName`) and with JSON types; parameters parsed
@@ -171,11 +175,11 @@ class _Validator:
     def value(self, shape: Shape, value: Any, path: str) -> None:
         kind = shape.type_name
         if kind == "structure":
-            self.structure(shape, value, path)  # type: ignore[arg-type]
+            self.structure(shape, value, path)
         elif kind == "list":
-            self.list(shape, value, path)  # type: ignore[arg-type]
+            self.list(shape, value, path)
         elif kind == "map":
-            self.map(shape, value, path)  # type: ignore[arg-type]
+            self.map(shape, value, path)
         else:
             if not self.type_ok(shape, value, path):
                 return
@@ -224,7 +228,7 @@ class _Validator:
                 failed.append(f"Member must have length less than or equal to {meta['max']}")
             if "min" in meta and size < meta["min"]:
                 failed.append(f"Member must have length greater than or equal to {meta['min']}")
-        elif kind in ("integer", "long", "short", "byte", "float", "double") and isinstance(value, int | float):
+        elif kind in _NUMBERS and isinstance(value, int | float):
             if isinstance(value, float) and math.isnan(value):
                 return failed
             if "max" in meta and value > meta["max"]:
@@ -279,7 +283,8 @@ class _Validator:
         ]
         if bad:
             constraints = ", ".join(scalar_constraints(member))
-            self.violations.append(Violation(path, list(value), f"Member must satisfy constraint: [{constraints}]"))
+            constraint = f"Member must satisfy constraint: [{constraints}]"
+            self.violations.append(Violation(path, list(value), constraint))
 
     def map(self, shape: MapShape, value: Any, path: str) -> None:
         if not isinstance(value, Mapping):
@@ -290,7 +295,8 @@ class _Validator:
         key_shape, value_shape = shape.key, shape.value
         if any(self.scalar_failures(key_shape, k) for k in value):
             constraints = ", ".join(scalar_constraints(key_shape))
-            self.violations.append(Violation(path, dict(value), f"Map keys must satisfy constraint: [{constraints}]"))
+            constraint = f"Map keys must satisfy constraint: [{constraints}]"
+            self.violations.append(Violation(path, dict(value), constraint))
         if value_shape.type_name in ("structure", "list", "map"):
             for k, item in value.items():
                 if item is not None:
@@ -305,7 +311,8 @@ class _Validator:
         ]
         if bad:
             constraints = ", ".join(scalar_constraints(value_shape))
-            self.violations.append(Violation(path, dict(value), f"Map value must satisfy constraint: [{constraints}]"))
+            constraint = f"Map value must satisfy constraint: [{constraints}]"
+            self.violations.append(Violation(path, dict(value), constraint))
 
 
 def _base64_length(value: str) -> int:
