@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 from typing import Any
 
+from reviewsense.localcloud.patching import Patches
 from reviewsense.localcloud.validation import service_model
 
 __all__ = [
@@ -128,8 +128,7 @@ def sfn_error_name(service: str, code: str, integration: str = "aws-sdk") -> str
 
 # -- moto's interpreter ------------------------------------------------------------------------------
 
-_lock = threading.Lock()
-_installed: dict[str, Any] = {}
+_patches = Patches()
 
 
 def _client_error_code(ex: Exception) -> str | None:
@@ -152,8 +151,7 @@ def _rename(event: Any, details_key: str, error: str) -> Any:
     return event
 
 
-def install() -> None:
-    """Make moto's interpreter raise the names AWS raises (idempotent)."""
+def _apply(patches: Patches) -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk as aws_sdk,
@@ -161,11 +159,8 @@ def install() -> None:
 
     sdk_task = aws_sdk.StateTaskServiceAwsSdk
     lambda_task = state_task_lambda.StateTaskLambda
-    with _lock:
-        if _installed:
-            return
-        _installed["sdk"] = sdk_from_error = sdk_task._from_error
-        _installed["lambda"] = lambda_from_error = lambda_task._from_error
+    sdk_from_error = sdk_task._from_error
+    lambda_from_error = lambda_task._from_error
 
     def sdk_error(self: Any, env: Any, ex: Exception) -> Any:
         event = sdk_from_error(self, env, ex)
@@ -180,20 +175,17 @@ def install() -> None:
         code = _client_error_code(ex)
         if code is None:
             return event
-        return _rename(event, "lambdaFunctionFailedEventDetails", sfn_error_name("lambda", code, "optimized"))
+        name = sfn_error_name("lambda", code, "optimized")
+        return _rename(event, "lambdaFunctionFailedEventDetails", name)
 
-    sdk_task._from_error = sdk_error  # type: ignore[method-assign]
-    lambda_task._from_error = lambda_error  # type: ignore[method-assign]
+    patches.replace(sdk_task, "_from_error", sdk_error)
+    patches.replace(lambda_task, "_from_error", lambda_error)
+
+
+def install() -> None:
+    """Make moto's interpreter raise the names AWS raises (idempotent)."""
+    _patches.install(_apply)
 
 
 def uninstall() -> None:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_aws_sdk as aws_sdk,
-    )
-
-    with _lock:
-        if not _installed:
-            return
-        aws_sdk.StateTaskServiceAwsSdk._from_error = _installed.pop("sdk")  # type: ignore[method-assign]
-        state_task_lambda.StateTaskLambda._from_error = _installed.pop("lambda")  # type: ignore[method-assign]
+    _patches.uninstall()

@@ -6,7 +6,7 @@ from boto3 clients over HTTP (``reviewsense local up``), from moto's Step Functi
 ``MOTO_PORT``, with ``parameter_validation=False``, so nothing else checks them) and from
 in-process ``mock_aws`` (the functional tests): moto builds both its server routes and its
 botocore stub routes from ``BaseBackend._url_module.url_paths``; :func:`install` wraps each
-handler found there.
+handler found there (through :class:`reviewsense.localcloud.patching.Patches`).
 
 The wrapper finds the operation with moto's own router, reads the parameters back from the wire
 (JSON bodies as they are; query forms, URI labels, headers and query strings with moto's
@@ -15,6 +15,9 @@ violation, answers what AWS answers: HTTP 400 ``ValidationException`` (``__type`
 protocols, ``x-amzn-ErrorType`` for REST-JSON, ``<Code>ValidationError</Code>`` for the query
 protocol). S3 has no such validation layer on AWS; it gets its own meaningful checks (bucket
 names at creation, key length, enumerated headers) with S3's own error codes.
+
+:func:`install` also installs :mod:`reviewsense.localcloud.sfnerrors`, so errors raised inside
+state-machine tasks carry AWS's names: the two together are "the strict local cloud".
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import functools
 import gzip
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -33,8 +35,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from reviewsense.localcloud import validation
+from reviewsense.localcloud import sfnerrors, validation
 from reviewsense.localcloud.javaregex import UntranslatablePatternError
+from reviewsense.localcloud.patching import Patches
 
 LOG = logging.getLogger(__name__)
 
@@ -47,8 +50,7 @@ _BOTO_NAMES = {"awslambda": "lambda", "sagemakerruntime": "sagemaker-runtime"}
 _VALIDATION_CODES = {"sagemaker-runtime": "ValidationError"}
 _S3_KEY_MAX_BYTES = 1024
 
-_lock = threading.Lock()
-_state: dict[type, Any] = {}
+_patches = Patches()
 
 
 @dataclass
@@ -292,28 +294,30 @@ def _patch_targets() -> list[type]:
     return [BaseBackend, S3Backend]  # S3Backend re-reads its urls module on every access
 
 
+def _apply(patches: Patches) -> None:
+    guards: dict[Any, Handler] = {}
+    for cls in _patch_targets():
+        original = cls.__dict__["_url_module"]
+
+        def url_module(self: Any, _original: Any = original) -> Any:
+            return _guarded_module(_original.fget(self), type(self).__module__, guards)
+
+        patches.replace(cls, "_url_module", property(url_module))
+
+
 def install() -> None:
-    """Guard every moto handler (idempotent). Call before the first request to a service."""
-    with _lock:
-        if _state:
-            return
-        guards: dict[Any, Handler] = {}
-        for cls in _patch_targets():
-            original = cls.__dict__["_url_module"]
-            _state[cls] = original
+    """Guard every moto handler and name task errors as AWS does (idempotent).
 
-            def url_module(self: Any, _original: Any = original) -> Any:
-                return _guarded_module(_original.fget(self), type(self).__module__, guards)
-
-            cls._url_module = property(url_module)  # type: ignore[attr-defined]
+    Call before the first request to a service: moto's server builds a service's routes once.
+    """
+    _patches.install(_apply)
+    sfnerrors.install()
 
 
 def uninstall() -> None:
-    with _lock:
-        for cls, original in list(_state.items()):
-            cls._url_module = original  # type: ignore[attr-defined]
-        _state.clear()
+    _patches.uninstall()
+    sfnerrors.uninstall()
 
 
 def installed() -> bool:
-    return bool(_state)
+    return _patches.installed
