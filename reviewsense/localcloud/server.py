@@ -1,9 +1,9 @@
 """The local cloud: moto's server on 127.0.0.1 plus local compute, in one process.
 
 ``reviewsense local up`` runs this. It starts moto's server (the AWS APIs, made as strict as AWS
-about requests by ``strict.py``), restores the state
-saved by the previous run, applies the ``local`` stage of ``.chalice/config.json`` to the
-environment (exactly the variables the deployed Lambdas get), provisions the app's resources,
+about requests by ``strict.py``), restores the state saved by the previous run, applies the
+``local`` stage of ``.chalice/config.json`` to the environment (exactly the variables the
+deployed Lambdas get), provisions the app's resources,
 registers every Chalice handler with the in-process Lambda runtime and installs the moto
 extensions that make events reach them. Clients find it through ``<home>/endpoint.json``.
 """
