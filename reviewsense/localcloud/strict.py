@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import io
 import json
 import logging
 import time
@@ -85,9 +86,13 @@ def _moto_model(service: str) -> Any:
 
 
 def _body(request: Any) -> bytes:
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+        # botocore compresses some requests (CloudWatch PutMetricData); moto decompresses the stream
+        # itself later, so read it raw and hand it back unread.
+        raw: bytes = request.get_data(cache=False)
+        request.stream = io.BytesIO(raw)
+        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     data: bytes = request.get_data(cache=True)
-    if request.headers.get("Content-Encoding", "").lower() == "gzip" and data[:2] == b"\x1f\x8b":
-        return gzip.decompress(data)
     return data
 
 
@@ -260,8 +265,9 @@ def _guard(handler: Handler, service: str) -> Handler:
         LOG.info("strict: %s rejected: %s %s", service, rejection.code, rejection.message)
         return error_response(service, protocol, rejection)
 
-    guarded.__name__ = getattr(handler, "__name__", "guarded")
-    guarded.__wrapped__ = handler  # type: ignore[attr-defined]
+    functools.update_wrapper(guarded, handler)
+    if hasattr(handler, "__self__"):  # moto's server names a route after the handler's class
+        guarded.__self__ = handler.__self__  # type: ignore[attr-defined]
     return guarded
 
 

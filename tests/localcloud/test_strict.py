@@ -455,3 +455,14 @@ def test_every_request_is_checked(aws: boto3.session.Session) -> None:
     for i in range(20):
         sm.create_model_package_group(ModelPackageGroupName=f"group-{i}")
     assert strict.stats.checked == 20
+
+
+def test_compressed_requests_are_read_and_still_reach_moto(aws: boto3.session.Session) -> None:
+    """botocore gzips large PutMetricData bodies: the check decompresses them and moto still can."""
+    cloudwatch = aws.client("cloudwatch")
+    data = [{"MetricName": "scored", "Value": float(i)} for i in range(1000)]
+    cloudwatch.put_metric_data(Namespace="ReviewSense", MetricData=data)
+    with pytest.raises(ClientError) as err:
+        cloudwatch.put_metric_data(Namespace="n" * 256, MetricData=data)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert cloudwatch.list_metrics(Namespace="ReviewSense")["Metrics"]
