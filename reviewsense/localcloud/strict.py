@@ -106,7 +106,7 @@ def _values(request: Any, body: bytes) -> Any:
 
 def request_params(service: str, request: Any) -> tuple[str, dict[str, Any], str] | None:
     """(operation, parameters, protocol) of a request to ``service``; None when moto cannot route it."""
-    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.parse import PROTOCOL_PARSERS, RequestParserError
     from moto.core.request import determine_request_protocol
     from moto.core.routing import get_service_router
     from werkzeug.exceptions import NotFound
@@ -117,11 +117,20 @@ def request_params(service: str, request: Any) -> tuple[str, dict[str, Any], str
         operation, uri_params = get_service_router(service).match(request)
     except (NotFound, NotImplementedError):
         return None
+    parser: Any = PROTOCOL_PARSERS[protocol](operation)
+    if service == "s3":
+        # Only what S3 checks before reading the object (URI labels, headers, query string): an
+        # upload's body is never read here.
+        parsed: dict[str, Any] = {}
+        shape = operation.input_shape
+        if shape is not None:
+            s3_request = {"headers": request.headers, "values": request.args, "url_params": uri_params}
+            parser._parse_non_payload_attrs(s3_request, shape, shape.members, parsed)
+        return operation.name, parsed, protocol
     body = _body(request)
     if protocol == "json":
-        params = json.loads(body or b"{}")
+        params = json.loads(body or b"{}")  # a malformed body: JSONDecodeError, see check_request
         return operation.name, params if isinstance(params, dict) else {}, protocol
-    parser: Any = PROTOCOL_PARSERS[protocol](operation)
     request_dict: Any = {
         "method": request.method,
         "values": _values(request, body),
@@ -130,14 +139,10 @@ def request_params(service: str, request: Any) -> tuple[str, dict[str, Any], str
         "url_path": request.path,
         "url_params": uri_params,
     }
-    if service == "s3":
-        # Only what S3 checks before reading the object: URI labels, headers, query string.
-        parsed: dict[str, Any] = {}
-        shape = operation.input_shape
-        if shape is not None:
-            parser._parse_non_payload_attrs(request_dict, shape, shape.members, parsed)
-        return operation.name, parsed, protocol
-    return operation.name, dict(parser.parse(request_dict)), protocol
+    try:
+        return operation.name, dict(parser.parse(request_dict)), protocol
+    except (RequestParserError, ValueError):
+        return None  # what moto cannot parse, moto answers itself
 
 
 # -- the checks --------------------------------------------------------------------------------------
@@ -190,7 +195,10 @@ def valid_bucket_name(name: str) -> bool:
 
 def check_request(service: str, request: Any) -> Rejection | None:
     """What AWS would answer instead of executing this request, or None when it is valid."""
-    routed = request_params(service, request)
+    try:
+        routed = request_params(service, request)
+    except json.JSONDecodeError as err:
+        return Rejection(400, "SerializationException", f"Could not parse the request body as JSON: {err}")
     if routed is None:
         return None
     operation, params, protocol = routed

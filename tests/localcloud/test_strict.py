@@ -466,3 +466,17 @@ def test_compressed_requests_are_read_and_still_reach_moto(aws: boto3.session.Se
         cloudwatch.put_metric_data(Namespace="n" * 256, MetricData=data)
     assert err.value.response["Error"]["Code"] == "ValidationException"
     assert cloudwatch.list_metrics(Namespace="ReviewSense")["Metrics"]
+
+
+def test_a_malformed_json_body_is_a_serialization_exception() -> None:
+    from moto.core.request import Request
+
+    request = Request.from_values(
+        method="POST",
+        base_url="https://api.sagemaker.us-east-1.amazonaws.com",
+        path="/",
+        data=b"{not json",
+        headers={"X-Amz-Target": "SageMaker.ListModels", "Content-Type": "application/x-amz-json-1.1"},
+    )
+    rejection = strict.check_request("sagemaker", request)
+    assert rejection is not None and (rejection.status, rejection.code) == (400, "SerializationException")
