@@ -161,6 +161,16 @@ def _apply(patches: Patches) -> None:
     lambda_task = state_task_lambda.StateTaskLambda
     sdk_from_error = sdk_task._from_error
     lambda_from_error = lambda_task._from_error
+    to_boto = sdk_task._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
+
+    def service_error_name(api_name: str) -> str:
+        """The service as an error's cause names it (``Service: SageMaker``)."""
+        from botocore.exceptions import UnknownServiceError
+
+        try:
+            return java_service_name(to_boto.get(api_name, api_name))
+        except UnknownServiceError:
+            return api_name
 
     def sdk_error(self: Any, env: Any, ex: Exception) -> Any:
         event = sdk_from_error(self, env, ex)
@@ -178,6 +188,7 @@ def _apply(patches: Patches) -> None:
         name = sfn_error_name("lambda", code, "optimized")
         return _rename(event, "lambdaFunctionFailedEventDetails", name)
 
+    patches.replace(sdk_task, "_normalise_service_error_name", staticmethod(service_error_name))
     patches.replace(sdk_task, "_from_error", sdk_error)
     patches.replace(lambda_task, "_from_error", lambda_error)
 

@@ -480,3 +480,39 @@ def test_a_malformed_json_body_is_a_serialization_exception() -> None:
     )
     rejection = strict.check_request("sagemaker", request)
     assert rejection is not None and (rejection.status, rejection.code) == (400, "SerializationException")
+
+
+def test_a_retry_on_the_generic_sagemaker_name_retries_and_states_taskfailed_catches(
+    sfn_aws: boto3.session.Session,
+) -> None:
+    missing = {"TrainingJobName": "rs-missing"}  # SageMaker answers ValidationException: not modelled
+    definition = {
+        "StartAt": "Describe",
+        "States": {
+            "Describe": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob",
+                "Parameters": missing,
+                "Retry": [
+                    {"ErrorEquals": ["SageMaker.SageMakerException"], "IntervalSeconds": 1, "MaxAttempts": 1}
+                ],
+                "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    sfn = sfn_aws.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="retry", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="retry-1", input="{}")["executionArn"]
+    for _ in range(200):
+        if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+            break
+        time.sleep(0.05)
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    failures = [e["taskFailedEventDetails"] for e in events if e["type"] == "TaskFailed"]
+    assert [f["error"] for f in failures] == ["SageMaker.SageMakerException"] * 2  # first try + one retry
+    assert "(Service: SageMaker, Status Code: 400" in failures[0]["cause"]
+    assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
