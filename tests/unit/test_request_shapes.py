@@ -167,7 +167,8 @@ def exercise(container: Container, provisioned: Provisioned, provisioner: Provis
         )
     )
     task_requests: list[Request] = []
-    for number, name in enumerate((CLI_DEFAULT, LONGEST, ODD), start=1):
+    # The last run is the challenger that promote() promotes: the CLI default name (65 characters on main).
+    for number, name in enumerate((LONGEST, ODD, CLI_DEFAULT), start=1):
         started = container.pipeline_trigger.start(name, "manual")
         assert started["started"], started
         run = service.prepare({"execution_name": name})
