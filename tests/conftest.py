@@ -24,12 +24,17 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _strict_aws() -> Iterator[None]:
-    """Every in-process moto (``mock_aws``) validates requests and names task errors as AWS does."""
-    strict.install()
+    """Every in-process moto (``mock_aws``) validates requests and names task errors as AWS does.
+
+    Per test, so an in-process local cloud that stopped (and uninstalled what it installed) leaves
+    no later test lenient.
+    """
+    installed_here = strict.install()
     yield
-    strict.uninstall()
+    if installed_here:
+        strict.uninstall()
 
 
 def pytest_report_header() -> list[str]:

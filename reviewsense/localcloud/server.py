@@ -96,6 +96,7 @@ class LocalCloud:
         self.restored: list[str] = []
         self.code: dict[str, Any] = {}
         self.scheduler: LocalScheduler | None = None
+        self._strict_installed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -124,7 +125,8 @@ class LocalCloud:
             self.restored = self.state.load()  # the last snapshot, then the S3 journal over it
         if self.journal is not None:
             self.journal.open()
-        strict.install()  # AWS's request validation and task error names, before moto builds its routes
+        # AWS's request validation and task error names, before moto builds its routes.
+        self._strict_installed = strict.install()
         self._serve()
         self._configure_moto()
 
@@ -189,7 +191,8 @@ class LocalCloud:
             self.journal.close()
         extensions.uninstall()
         local_sagemaker.uninstall()
-        strict.uninstall()
+        if self._strict_installed:
+            strict.uninstall()
         endpoint_file = self.options.home / "endpoint.json"
         if endpoint_file.exists() and json.loads(endpoint_file.read_text()).get("pid") == os.getpid():
             endpoint_file.unlink()

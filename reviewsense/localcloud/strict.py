@@ -319,13 +319,15 @@ def _apply(patches: Patches) -> None:
         patches.replace(cls, "_url_module", property(url_module))
 
 
-def install() -> None:
-    """Guard every moto handler and name task errors as AWS does (idempotent).
+def install() -> bool:
+    """Guard every moto handler and name task errors as AWS does; True when this call installed it.
 
-    Call before the first request to a service: moto's server builds a service's routes once.
+    Idempotent. Call before the first request to a service: moto's server builds a service's routes
+    once. Whoever installed it (and only they) uninstalls it.
     """
-    _patches.install(_apply)
+    installed_now = _patches.install(_apply)
     sfnerrors.install()
+    return installed_now
 
 
 def uninstall() -> None:
