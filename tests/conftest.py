@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from reviewsense.localcloud import strict
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"
@@ -19,6 +22,19 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _strict_aws() -> Iterator[None]:
+    """Every in-process moto (``mock_aws``) validates requests and names task errors as AWS does.
+
+    Per test, so an in-process local cloud that stopped (and uninstalled what it installed) leaves
+    no later test lenient.
+    """
+    installed_here = strict.install()
+    yield
+    if installed_here:
+        strict.uninstall()
 
 
 def pytest_report_header() -> list[str]:

@@ -37,6 +37,8 @@ class GateDecision:
     reasons: list[str] = field(default_factory=list)
     candidate: dict[str, float] = field(default_factory=dict)
     champion: dict[str, float] | None = None
+    #: One short code per reason (``macro_f1_below_floor`` ...): what fits in registry metadata.
+    codes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -63,11 +65,14 @@ def decide(
     cand = headline(candidate)
     champ = headline(champion) if champion else None
     reasons: list[str] = []
+    codes: list[str] = []
     if cand["macro_f1"] < config.min_macro_f1:
         reasons.append(f"macro_f1 {cand['macro_f1']:.4f} is below the floor {config.min_macro_f1:.4f}")
+        codes.append("macro_f1_below_floor")
     if cand["negative_recall"] < config.min_negative_recall:
         floor = config.min_negative_recall
         reasons.append(f"negative recall {cand['negative_recall']:.4f} is below the floor {floor:.4f}")
+        codes.append("negative_recall_below_floor")
     if champ is not None:
         for metric in ("macro_f1", "negative_recall"):
             if cand[metric] < champ[metric] - config.tolerance:
@@ -75,9 +80,11 @@ def decide(
                     f"{metric} {cand[metric]:.4f} is worse than the champion's {champ[metric]:.4f} "
                     f"by more than {config.tolerance:.4f}"
                 )
+                codes.append(f"{metric}_worse_than_champion")
     if not reasons:
         reasons.append(
             "passes the floors" + (" and is not worse than the champion" if champ else " (no champion)")
         )
-        return GateDecision(True, reasons, cand, champ)
-    return GateDecision(False, reasons, cand, champ)
+        codes.append("passed" if champ else "passed_no_champion")
+        return GateDecision(True, reasons, cand, champ, codes)
+    return GateDecision(False, reasons, cand, champ, codes)

@@ -7,7 +7,10 @@ run will do is visible, testable and recorded before anything starts. Pure: no I
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +21,15 @@ PROCESSING_ROOT = "/opt/ml/processing"
 BOOTSTRAP_MODULE = "training.bootstrap"
 ENCODER_CHANNEL = "encoder"
 _NAME = re.compile(r"[^a-zA-Z0-9-]+")
+#: SageMaker job, model and endpoint-config names: ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``.
+SAGEMAKER_NAME_MAX = 63
+_DIGEST = 8
+#: CreateModelPackage ``CustomerMetadataProperties``: at most 50 entries, keys 1-128 and values
+#: 1-256 characters of ``[\p{L}\p{Z}\p{N}_.:/=+\-@]``.
+METADATA_MAX_ENTRIES = 50
+METADATA_KEY_MAX = 128
+METADATA_VALUE_MAX = 256
+_METADATA_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 @dataclass(frozen=True)
@@ -45,9 +57,83 @@ def run_id_for(execution_name: str, started_at: datetime) -> str:
     return f"{started_at:%Y%m%d-%H%M%S}-{slug}"
 
 
+def sagemaker_name(*parts: str, max_length: int = SAGEMAKER_NAME_MAX) -> str:
+    """A valid SageMaker resource name from ``parts``, whatever their length or characters.
+
+    Characters outside ``[a-zA-Z0-9-]`` become ``-``. A name longer than ``max_length`` keeps its
+    first part (the ``rs`` prefix the watchdog and the IAM policies scope to) and its last part (the
+    step or suffix) whole, shortens the middle and adds 8 hex digits of a hash of the full name, so
+    the same parts always give the same name and different parts (almost surely) different names.
+    """
+    cleaned = [c for c in (_NAME.sub("-", part).strip("-") for part in parts) if c]
+    full = "-".join(cleaned) or "rs"
+    if len(full) <= max_length:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:_DIGEST]
+    first, last = cleaned[0], cleaned[-1] if len(cleaned) > 1 else ""
+    room = max_length - len(first) - len(last) - _DIGEST - 3
+    if room < 1 or not last:
+        return f"{full[: max_length - _DIGEST - 1].rstrip('-')}-{digest}"
+    middle = "-".join(cleaned[1:-1])[:room].strip("-")
+    return "-".join(p for p in (first, middle, digest, last) if p)
+
+
 def job_name(run_id: str, step: str) -> str:
-    name = _NAME.sub("-", f"rs-{run_id}-{step}").strip("-")
-    return name[-63:].lstrip("-")
+    return sagemaker_name("rs", run_id, step)
+
+
+def model_name(run_id: str) -> str:
+    """The SageMaker model a run deploys."""
+    return sagemaker_name("rs", run_id)
+
+
+def endpoint_config_name(run_id: str) -> str:
+    """The endpoint configuration a run's Deploy step creates (and Cleanup deletes)."""
+    return sagemaker_name("rs", run_id, "cfg")
+
+
+def promoted_config_name(model: str, at: datetime) -> str:
+    """The endpoint configuration that makes ``model`` the only variant (``models promote``)."""
+    return sagemaker_name("rs", model.removeprefix("rs-"), f"promoted-{at:%Y%m%d%H%M%S}")
+
+
+def _metadata_text(text: str, limit: int) -> str:
+    """``text`` within the metadata pattern and length: other characters become ``_``."""
+    allowed = "".join(
+        ch if ch in _METADATA_PUNCTUATION or unicodedata.category(ch)[0] in "LZN" else "_" for ch in text
+    )
+    out = ""
+    for ch in allowed:  # lengths count UTF-16 code units, as AWS's do
+        if len((out + ch).encode("utf-16-le")) // 2 > limit:
+            break
+        out += ch
+    return out or "none"
+
+
+def registry_metadata(values: Mapping[str, object]) -> dict[str, str]:
+    """``CustomerMetadataProperties`` that SageMaker accepts, from any values (first 50 kept).
+
+    The full text (gate reasons and all) belongs in ``lineage.json``; these are its searchable
+    summary.
+    """
+    out: dict[str, str] = {}
+    for key, value in list(values.items())[:METADATA_MAX_ENTRIES]:
+        out[_metadata_text(str(key), METADATA_KEY_MAX)] = _metadata_text(str(value), METADATA_VALUE_MAX)
+    return out
+
+
+def package_description(run_id: str, gate: Mapping[str, object]) -> str:
+    r"""``ModelPackageDescription`` (``[\p{L}\p{M}\p{Z}\p{S}\p{N}\p{P}]*``, 1024 at most)."""
+    reasons = gate.get("reasons")
+    listed = [str(r) for r in reasons] if isinstance(reasons, list) else []
+    text = f"run {run_id}: {'; '.join(listed)}"
+    printable = "".join(ch if unicodedata.category(ch)[0] in "LMZSNP" else " " for ch in text)
+    out = ""
+    for ch in printable:
+        if len((out + ch).encode("utf-16-le")) // 2 > 1024:
+            break
+        out += ch
+    return out
 
 
 def encoder_channel(hyperparameters: dict[str, str]) -> tuple[dict[str, str], str | None]:

@@ -17,7 +17,16 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.domain.gate import GateConfig, decide
-from chalicelib.domain.pipeline import PlanInputs, plan_run, run_id_for
+from chalicelib.domain.pipeline import (
+    PlanInputs,
+    endpoint_config_name,
+    model_name,
+    package_description,
+    plan_run,
+    promoted_config_name,
+    registry_metadata,
+    run_id_for,
+)
 from chalicelib.errors import TerminalError
 
 CHAMPION = "champion"
@@ -144,7 +153,7 @@ class PipelineService:
         status = gate["status"]
         response = self._sm.create_model_package(
             ModelPackageGroupName=s.model_package_group,
-            ModelPackageDescription=f"run {run['run_id']}: {'; '.join(gate['reasons'])}"[:1000],
+            ModelPackageDescription=package_description(run["run_id"], gate),
             InferenceSpecification={
                 "Containers": [{"Image": s.inference_image, "ModelDataUrl": run["model_data"]}],
                 "SupportedContentTypes": ["application/json"],
@@ -160,17 +169,20 @@ class PipelineService:
                     }
                 }
             },
-            CustomerMetadataProperties={
-                "run_id": run["run_id"],
-                "lineage_uri": lineage_uri,
-                "data_version": data["digest"],
-                "code_version": s.code_version[:256],
-                "training_job": run["training"]["TrainingJobName"],
-                "macro_f1": f"{gate['candidate']['macro_f1']:.4f}",
-                "negative_recall": f"{gate['candidate']['negative_recall']:.4f}",
-                "gate": gate["status"],
-                "gate_reasons": "; ".join(gate["reasons"])[:256],
-            },
+            # The full gate reasons are in lineage.json; the registry gets codes within its pattern.
+            CustomerMetadataProperties=registry_metadata(
+                {
+                    "run_id": run["run_id"],
+                    "lineage_uri": lineage_uri,
+                    "data_version": data["digest"],
+                    "code_version": s.code_version,
+                    "training_job": run["training"]["TrainingJobName"],
+                    "macro_f1": f"{gate['candidate']['macro_f1']:.4f}",
+                    "negative_recall": f"{gate['candidate']['negative_recall']:.4f}",
+                    "gate": gate["status"],
+                    "gate_reasons": "+".join(gate.get("codes") or ["see_lineage"]),
+                }
+            ),
         )
         return {
             "model_package_arn": response["ModelPackageArn"],
@@ -281,17 +293,16 @@ class PipelineService:
 
     def deploy(self, run: dict[str, Any]) -> dict[str, Any]:
         """The new model goes live as the challenger next to the champion (alone if there is none)."""
-        model_name = f"rs-{run['run_id']}"
-        self._create_model(model_name, run["model_data"])
+        model = model_name(run["run_id"])
+        self._create_model(model, run["model_data"])
         champion = self.live_models().get(CHAMPION)
-        config = f"rs-{run['run_id']}-cfg"
+        config = endpoint_config_name(run["run_id"])
         if champion is None:
-            self._endpoint_config(config, [(CHAMPION, model_name, 1.0)])
+            self._endpoint_config(config, [(CHAMPION, model, 1.0)])
         else:
             w = self._s.challenger_weight
-            self._endpoint_config(
-                config, [(CHAMPION, champion["model_name"], 1.0 - w), (CHALLENGER, model_name, w)]
-            )
+            variants = [(CHAMPION, champion["model_name"], 1.0 - w), (CHALLENGER, model, w)]
+            self._endpoint_config(config, variants)
         return self._switch(config)
 
     def promote(self) -> dict[str, Any]:
@@ -299,7 +310,7 @@ class PipelineService:
         challenger = self.live_models().get(CHALLENGER)
         if challenger is None:
             raise NoDeploymentError("no challenger is live: nothing to promote")
-        config = f"{challenger['model_name']}-promoted-{self._clock():%Y%m%d%H%M%S}"
+        config = promoted_config_name(challenger["model_name"], self._clock())
         self._endpoint_config(config, [(CHAMPION, challenger["model_name"], 1.0)])
         return self._switch(config)
 
@@ -318,12 +329,12 @@ class PipelineService:
         in_use = endpoint["EndpointConfigName"] if endpoint else None
         live_models = {m["model_name"] for m in self.live_models().values()}
         deleted: list[str] = []
-        config = f"rs-{run['run_id']}-cfg"
+        config = endpoint_config_name(run["run_id"])
         if config != in_use:
             with contextlib.suppress(Exception):  # it was never created
                 self._sm.delete_endpoint_config(EndpointConfigName=config)
                 deleted.append(config)
-        model = f"rs-{run['run_id']}"
+        model = model_name(run["run_id"])
         if model not in live_models:
             with contextlib.suppress(Exception):  # it was never created
                 self._sm.delete_model(ModelName=model)

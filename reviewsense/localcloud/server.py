@@ -1,8 +1,9 @@
 """The local cloud: moto's server on 127.0.0.1 plus local compute, in one process.
 
-``reviewsense local up`` runs this. It starts moto's server (the AWS APIs), restores the state
-saved by the previous run, applies the ``local`` stage of ``.chalice/config.json`` to the
-environment (exactly the variables the deployed Lambdas get), provisions the app's resources,
+``reviewsense local up`` runs this. It starts moto's server (the AWS APIs, made as strict as AWS
+about requests by ``strict.py``), restores the state saved by the previous run, applies the
+``local`` stage of ``.chalice/config.json`` to the environment (exactly the variables the
+deployed Lambdas get), provisions the app's resources,
 registers every Chalice handler with the in-process Lambda runtime and installs the moto
 extensions that make events reach them. Clients find it through ``<home>/endpoint.json``.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.config import Settings
-from reviewsense.localcloud import extensions
+from reviewsense.localcloud import extensions, strict
 from reviewsense.localcloud import sagemaker as local_sagemaker
 from reviewsense.localcloud.journal import S3Journal, S3WriteThrough
 from reviewsense.localcloud.provision import Provisioned, Provisioner
@@ -95,6 +96,7 @@ class LocalCloud:
         self.restored: list[str] = []
         self.code: dict[str, Any] = {}
         self.scheduler: LocalScheduler | None = None
+        self._strict_installed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -123,6 +125,8 @@ class LocalCloud:
             self.restored = self.state.load()  # the last snapshot, then the S3 journal over it
         if self.journal is not None:
             self.journal.open()
+        # AWS's request validation and task error names, before moto builds its routes.
+        self._strict_installed = strict.install()
         self._serve()
         self._configure_moto()
 
@@ -187,6 +191,8 @@ class LocalCloud:
             self.journal.close()
         extensions.uninstall()
         local_sagemaker.uninstall()
+        if self._strict_installed:
+            strict.uninstall()
         endpoint_file = self.options.home / "endpoint.json"
         if endpoint_file.exists() and json.loads(endpoint_file.read_text()).get("pid") == os.getpid():
             endpoint_file.unlink()

@@ -96,7 +96,7 @@ def test_a_worse_candidate_is_registered_rejected(container: Container, lake: An
     assert not gate["approved"]
     registered = service.register(run, gate, {})
     assert service.show_model(registered["model_package_arn"])["status"] == "Rejected"
-    assert "below the floor" in service.show_model(registered["model_package_arn"])["gate_reasons"]
+    assert service.show_model(registered["model_package_arn"])["gate_reasons"] == "macro_f1_below_floor"
 
 
 def test_cleanup_removes_what_a_failed_run_created(container: Container, lake: Any) -> None:

@@ -422,7 +422,8 @@ def test_stop_processing_job_stops_the_process(cloud: Cloud) -> None:
             "ContainerEntrypoint": [
                 "python",
                 "-c",
-                "import time\nprint('working', flush=True)\ntime.sleep(60)",
+                # One line: AWS's pattern for each entrypoint item (Java ".*") excludes line breaks.
+                "import time; print('working', flush=True); time.sleep(60)",
             ],
         },
         RoleArn=ROLE,
