@@ -39,9 +39,14 @@ def translated(package_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return out
 
 
+# Hermetic whatever ran before in this process: an in-process local cloud turns moto's ASL execution on
+# globally, and moto then lists state machines from its interpreter's backend, not CloudFormation's.
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": False}}
+
+
 @pytest.fixture
 def session() -> Iterator[Any]:
-    with mock_aws(), warnings.catch_warnings():
+    with mock_aws(config=MOTO_CONFIG), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Tried to parse AWS::")  # the types moto does not model
         yield boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
@@ -173,7 +178,7 @@ def test_a_region_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_cli_reads_a_deployed_stage_from_its_functions(translated: Path) -> None:
     from reviewsense import target
 
-    with mock_aws(), warnings.catch_warnings():
+    with mock_aws(config=MOTO_CONFIG), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Tried to parse AWS::")
         with pytest.raises(target.StageNotDeployedError, match="make deploy STAGE=dev"):
             target.resolve(stage="dev")
