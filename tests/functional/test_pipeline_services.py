@@ -167,12 +167,12 @@ class RecordingSageMaker:
 def test_watchdog_stops_a_diverging_job_and_alerts(lake: Any, settings: Settings) -> None:
     logs, sns, sqs = lake.client("logs"), lake.client("sns"), lake.client("sqs")
     logs.create_log_group(logGroupName=LOG_GROUP)
-    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="job-1/algo-1")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="rs-job-1/algo-1")
     lines = [f"step: {i} epoch: 0.1 train_loss: {0.5 + i} grad_norm: 1.0" for i in range(1, 5)]
     lines.append("step: 5 epoch: 0.2 train_loss: nan grad_norm: nan")
     logs.put_log_events(
         logGroupName=LOG_GROUP,
-        logStreamName="job-1/algo-1",
+        logStreamName="rs-job-1/algo-1",
         logEvents=[{"timestamp": now_ms() + i, "message": line} for i, line in enumerate(lines)],
     )
     topic = sns.create_topic(Name="alerts")["TopicArn"]
@@ -183,16 +183,105 @@ def test_watchdog_stops_a_diverging_job_and_alerts(lake: Any, settings: Settings
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     sm = RecordingSageMaker()
     s = Settings(**{**settings.__dict__, "alerts_topic_arn": topic})
-    result = TrainingWatchdog(s, sm, logs, sns).check_job("job-1")
-    assert sm.stopped == ["job-1"]
+    result = TrainingWatchdog(s, sm, logs, sns).check_job("rs-job-1")
+    assert sm.stopped == ["rs-job-1"]
     assert result["action"] == "stopped" and result["violations"][0]["rule"] == "nan_loss"
     (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
     assert "nan_loss" in json.loads(message["Body"])["Message"]
     # A healthy job is left alone.
-    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="job-2/algo-1")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="rs-job-2/algo-1")
     logs.put_log_events(
         logGroupName=LOG_GROUP,
-        logStreamName="job-2/algo-1",
+        logStreamName="rs-job-2/algo-1",
         logEvents=[{"timestamp": now_ms(), "message": "step: 1 train_loss: 1.0 grad_norm: 1.0"}],
     )
-    assert TrainingWatchdog(s, sm, logs, sns).check_job("job-2")["action"] == "none"
+    assert TrainingWatchdog(s, sm, logs, sns).check_job("rs-job-2")["action"] == "none"
+
+
+# -- the watchdog looks only at this app's jobs ---------------------------------------------------------
+
+
+def create_training_job(sm: Any, name: str) -> None:
+    sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/x",
+        OutputDataConfig={"S3OutputPath": "s3://bucket/out/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+
+
+@pytest.fixture
+def account_jobs(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Three running jobs in the account; only the app's own may be described (as its IAM policy says)."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+
+    sm = aws.client("sagemaker")
+    for name in ("rs-20261126-101500-first-train", "other-team-job", "team-rs-lookalike"):
+        create_training_job(sm, name)
+    backend = sagemaker_backends["123456789012"]["us-east-1"]
+    for job in backend.training_jobs.values():
+        job.training_job_status = "InProgress"
+    described: list[str] = []
+    original = SageMakerModelBackend.describe_training_job
+
+    def describe_training_job(self: Any, training_job_name: str) -> dict[str, Any]:
+        described.append(training_job_name)
+        if not training_job_name.startswith("rs-"):
+            raise JsonRESTError("AccessDeniedException", f"not authorized on {training_job_name}")
+        return original(self, training_job_name)
+
+    monkeypatch.setattr(SageMakerModelBackend, "describe_training_job", describe_training_job)
+    return sm, described
+
+
+def test_watchdog_checks_only_this_apps_running_jobs(aws: Any, settings: Settings, account_jobs: Any) -> None:
+    sm, described = account_jobs
+    watchdog = TrainingWatchdog(settings, sm, aws.client("logs"), aws.client("sns"))
+    results = watchdog.check_running()
+    assert [r["job"] for r in results] == ["rs-20261126-101500-first-train"]
+    assert described == ["rs-20261126-101500-first-train"]
+    # An event for another app's job (should one get through) is ignored without a Describe.
+    assert watchdog.check_job("other-team-job")["action"] == "ignored"
+    assert described == ["rs-20261126-101500-first-train"]
+
+
+def test_watchdog_does_not_swallow_access_denied_on_its_own_job(
+    aws: Any, settings: Settings, account_jobs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    def denied(self: Any, training_job_name: str) -> dict[str, Any]:
+        raise JsonRESTError("AccessDeniedException", "not authorized")
+
+    monkeypatch.setattr(SageMakerModelBackend, "describe_training_job", denied)
+    sm, _ = account_jobs
+    with pytest.raises(ClientError) as raised:
+        TrainingWatchdog(settings, sm, aws.client("logs"), aws.client("sns")).check_running()
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_watchdog_rule_matches_only_this_apps_jobs() -> None:
+    from moto.events.models import EventPattern
+
+    import app
+
+    (pattern,) = [
+        s.event_pattern for s in app.app.event_sources if getattr(s, "name", "") == "watchdog_on_event"
+    ]
+    matcher = EventPattern.load(json.dumps(pattern))
+
+    def event(job: str) -> dict[str, Any]:
+        return {
+            "source": "aws.sagemaker",
+            "detail-type": "SageMaker Training Job State Change",
+            "detail": {"TrainingJobName": job, "TrainingJobStatus": "InProgress"},
+        }
+
+    assert matcher.matches_event(event("rs-20261126-101500-first-train"))
+    assert not matcher.matches_event(event("other-team-job"))
+    assert not matcher.matches_event(event("team-rs-lookalike"))
