@@ -10,7 +10,9 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.container import Container
+from chalicelib.services.pipeline import PipelineService
 from chalicelib.services.watchdog import LOG_GROUP, TrainingWatchdog
+from tests.functional import awslike
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:reviewsense-local-training-pipeline"
 
@@ -109,6 +111,167 @@ def test_cleanup_removes_what_a_failed_run_created(container: Container, lake: A
         PrimaryContainer={"Image": "img", "ModelDataUrl": run["model_data"]},
     )
     assert service.cleanup(run)["deleted"] == [f"rs-{run['run_id']}"]
+
+
+# -- deployments are judged by status, failure reason and the configuration serving -------------------
+
+
+@pytest.fixture
+def endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    awslike.install(monkeypatch)
+
+
+def planned(service: Any, name: str, broken: bool = False) -> dict[str, Any]:
+    run: dict[str, Any] = service.prepare({"execution_name": name})
+    if broken:
+        run["model_data"] = f"s3://reviewsense-lake/{awslike.BROKEN}/{name}/model.tar.gz"
+    return run
+
+
+def deploy_and_poll(service: Any, run: dict[str, Any]) -> dict[str, Any]:
+    status: dict[str, Any] = service.deployment_status(service.deploy(run))
+    return status
+
+
+def test_a_failed_update_reports_failure_and_keeps_the_champion(
+    container: Container, lake: Any, endpoints: None
+) -> None:
+    service = container.pipeline_service
+    first = planned(service, "first")
+    assert deploy_and_poll(service, first)["outcome"] == "deployed"
+    champion_config = f"rs-{first['run_id']}-cfg"
+
+    second = planned(service, "second", broken=True)
+    status = deploy_and_poll(service, second)
+    assert status["outcome"] == "failed"
+    assert status["status"] == "InService" and status["serving_config"] == champion_config
+    assert "rolled back" in status["reason"] and "ping health check" in status["reason"]
+    # Nothing records the challenger as live: the endpoint, the registry view, the deployment history.
+    assert set(service.live_models()) == {"champion"}
+    assert service.live_models()["champion"]["model_data"] == first["model_data"]
+    history = service.deployments()
+    assert [(h["endpoint_config"], h["status"]) for h in history] == [
+        (champion_config, "deployed"),
+        (f"rs-{second['run_id']}-cfg", "failed"),
+    ]
+    # Cleanup removes the failed run's model and configuration, never what serves.
+    deleted = service.cleanup(second)["deleted"]
+    assert deleted == [f"rs-{second['run_id']}-cfg", f"rs-{second['run_id']}"]
+    assert service.cleanup(first)["deleted"] == []
+    endpoint = lake.client("sagemaker").describe_endpoint(EndpointName=container.settings.endpoint_name)
+    assert endpoint["EndpointConfigName"] == champion_config
+
+
+def test_a_failed_first_create_is_cleaned_up_and_the_next_deploy_works(
+    container: Container, lake: Any, endpoints: None
+) -> None:
+    service = container.pipeline_service
+    sm = lake.client("sagemaker")
+    name = container.settings.endpoint_name
+    broken = planned(service, "broken", broken=True)
+    status = deploy_and_poll(service, broken)
+    assert status["outcome"] == "failed" and status["status"] == "Failed"
+    assert "ping health check" in status["reason"]
+    assert service.live_models() == {}  # a Failed endpoint serves nothing: no champion
+    assert service.cleanup(broken)["deleted"] == [
+        name,
+        f"rs-{broken['run_id']}-cfg",
+        f"rs-{broken['run_id']}",
+    ]
+    assert name not in {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]}
+
+    good = planned(service, "good")
+    assert deploy_and_poll(service, good)["outcome"] == "deployed"
+    assert service.live_models()["champion"]["model_data"] == good["model_data"]
+
+
+def test_a_failed_endpoint_left_behind_is_replaced_by_the_next_deploy(
+    container: Container, endpoints: None
+) -> None:
+    service = container.pipeline_service
+    assert deploy_and_poll(service, planned(service, "broken", broken=True))["outcome"] == "failed"
+    # No Cleanup ran (say the execution was stopped): the next deploy deletes the Failed endpoint itself.
+    good = planned(service, "good")
+    deployment = service.deploy(good)
+    assert deployment["action"] == "create"
+    assert service.deployment_status(deployment)["outcome"] == "deployed"
+
+
+@pytest.mark.parametrize("status", ["Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"])
+def test_deploy_waits_while_sagemaker_works_on_the_endpoint(
+    container: Container, endpoints: None, status: str
+) -> None:
+    from chalicelib.errors import EndpointBusyError
+
+    service = container.pipeline_service
+    deploy_and_poll(service, planned(service, "first"))
+    awslike.set_status(container.settings.endpoint_name, status)
+    with pytest.raises(EndpointBusyError):
+        service.deploy(planned(service, "second"))
+
+
+@pytest.mark.parametrize("status", ["OutOfService", "UpdateRollbackFailed"])
+def test_deploy_refuses_an_endpoint_that_needs_an_operator(
+    container: Container, endpoints: None, status: str
+) -> None:
+    from chalicelib.services.pipeline import EndpointUnavailableError
+
+    service = container.pipeline_service
+    deploy_and_poll(service, planned(service, "first"))
+    awslike.set_status(container.settings.endpoint_name, status, "instances failed health checks")
+    with pytest.raises(EndpointUnavailableError, match="instances failed health checks"):
+        service.deploy(planned(service, "second"))
+
+
+@pytest.mark.parametrize("status", ["OutOfService", "UpdateRollbackFailed", "Deleting", "Failed"])
+def test_a_deployment_that_ends_in_a_stuck_status_fails_instead_of_polling_forever(
+    container: Container, endpoints: None, status: str
+) -> None:
+    service = container.pipeline_service
+    deployment = service.deploy(planned(service, "first"))
+    awslike.set_status(container.settings.endpoint_name, status, "capacity error")
+    result = service.deployment_status(deployment)
+    assert result["outcome"] == "failed" and status in result["reason"]
+
+
+def test_a_deployment_still_creating_at_its_deadline_fails(
+    lake: Any, settings: Settings, endpoints: None
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2026, 11, 26, 10, 0, tzinfo=UTC)]
+    s = Settings(**{**settings.__dict__, "endpoint_deploy_timeout_seconds": 600})
+    service = PipelineService(
+        s, lake.client("sagemaker"), lake.client("s3"), lake.client("dynamodb"), clock=lambda: now[0]
+    )
+    deployment = service.deploy(planned(service, "slow"))
+    awslike.set_status(s.endpoint_name, "Creating")
+    assert service.deployment_status(deployment)["outcome"] == "pending"
+    now[0] += timedelta(seconds=601)
+    result = service.deployment_status(deployment)
+    assert result["outcome"] == "failed" and "deadline" in result["reason"]
+
+
+def test_a_retried_deploy_step_does_not_switch_twice(container: Container, endpoints: None) -> None:
+    service = container.pipeline_service
+    run = planned(service, "first")
+    first = service.deploy(run)
+    again = service.deploy(run)  # Step Functions retried the Lambda after it had already switched
+    assert again["action"] == "none" and again["endpoint_config"] == first["endpoint_config"]
+    assert len(service.deployments()) == 1
+
+
+def test_rollback_goes_back_from_what_serves_not_from_a_failed_update(
+    container: Container, endpoints: None
+) -> None:
+    service = container.pipeline_service
+    first, second = planned(service, "first"), planned(service, "second")
+    deploy_and_poll(service, first)
+    deploy_and_poll(service, second)
+    assert deploy_and_poll(service, planned(service, "third", broken=True))["outcome"] == "failed"
+    rolled = service.rollback()
+    assert rolled["endpoint_config"] == f"rs-{first['run_id']}-cfg"
+    assert service.deployment_status(rolled)["outcome"] == "deployed"
 
 
 def start_machine(lake: Any) -> None:
