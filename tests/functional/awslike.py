@@ -39,7 +39,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> None:
     def create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
         if endpoint_name in self.endpoints:
             raise ValidationError(message=f'Cannot create already existing endpoint "{endpoint_name}".')
-        endpoint = original_create(self, endpoint_name, endpoint_config_name, tags)
+        endpoint: Any = original_create(self, endpoint_name, endpoint_config_name, tags)
         reason = cannot_load(self, endpoint_config_name)
         if reason:
             endpoint.endpoint_status = "Failed"
@@ -77,6 +77,6 @@ def set_status(name: str, status: str, reason: str | None = None) -> None:
     """Put an endpoint in a status moto never reaches by itself (Updating, OutOfService ...)."""
     from moto.sagemaker.models import sagemaker_backends
 
-    endpoint = sagemaker_backends["123456789012"]["us-east-1"].endpoints[name]
+    endpoint: Any = sagemaker_backends["123456789012"]["us-east-1"].endpoints[name]
     endpoint.endpoint_status = status
     endpoint.failure_reason = reason

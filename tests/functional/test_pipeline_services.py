@@ -429,14 +429,17 @@ def test_watchdog_does_not_swallow_access_denied_on_its_own_job(
 
 
 def test_watchdog_rule_matches_only_this_apps_jobs() -> None:
+    from chalice.app import CloudWatchEventConfig
     from moto.events.models import EventPattern
 
     import app
 
     (pattern,) = [
-        s.event_pattern for s in app.app.event_sources if getattr(s, "name", "") == "watchdog_on_event"
+        s.event_pattern
+        for s in app.app.event_sources
+        if isinstance(s, CloudWatchEventConfig) and s.name == "watchdog_on_event"
     ]
-    matcher = EventPattern.load(json.dumps(pattern))
+    matcher: Any = EventPattern.load(json.dumps(pattern))
 
     def event(job: str) -> dict[str, Any]:
         return {
