@@ -2,8 +2,9 @@
 
 Step Functions calls SageMaker directly for the jobs (create / describe, polled); these steps do what
 needs logic: plan a run (Prepare), decide (Gate), register the model package with its lineage
-(Register), roll it out as a challenger next to the champion (Deploy), and remove what a failed run
-created (Cleanup). Promotion and rollback use the same deployment history.
+(Register), roll it out as a challenger next to the champion (Deploy), judge the rollout by the
+endpoint's status, failure reason and serving configuration (DeployStatus), and remove what a failed
+run created (Cleanup). Promotion and rollback use the same deployment history.
 """
 
 from __future__ import annotations
@@ -226,19 +227,11 @@ class PipelineService:
                 return None
             raise
 
-    def _exists(self, describe: Callable[..., Any], **name: str) -> bool:
+    @staticmethod
+    def _found(operation: Callable[..., Any], **name: str) -> bool:
+        """Describe or delete one SageMaker resource; False when it does not exist (other errors raise)."""
         try:
-            describe(**name)
-        except Exception as exc:
-            if _code(exc) in _NOT_FOUND:
-                return False
-            raise
-        return True
-
-    def _delete(self, delete: Callable[..., Any], **name: str) -> bool:
-        """Delete one SageMaker resource; False when it does not exist (any other error is raised)."""
-        try:
-            delete(**name)
+            operation(**name)
         except Exception as exc:
             if _code(exc) in _NOT_FOUND:
                 return False
@@ -263,7 +256,7 @@ class PipelineService:
         return live
 
     def _create_model(self, name: str, model_data: str) -> None:
-        if self._exists(self._sm.describe_model, ModelName=name):  # a retried step created it already
+        if self._found(self._sm.describe_model, ModelName=name):  # a retried step created it already
             return
         self._sm.create_model(
             ModelName=name,
@@ -276,7 +269,7 @@ class PipelineService:
         )
 
     def _endpoint_config(self, name: str, variants: list[tuple[str, str, float]]) -> str:
-        if self._exists(self._sm.describe_endpoint_config, EndpointConfigName=name):
+        if self._found(self._sm.describe_endpoint_config, EndpointConfigName=name):
             return name
         self._sm.create_endpoint_config(
             EndpointConfigName=name,
@@ -420,7 +413,7 @@ class PipelineService:
         deleted: list[str] = []
         endpoint = self._endpoint()
         if endpoint is not None and endpoint.get("EndpointStatus") == EndpointStatus.FAILED:
-            if self._delete(self._sm.delete_endpoint, EndpointName=self._s.endpoint_name):
+            if self._found(self._sm.delete_endpoint, EndpointName=self._s.endpoint_name):
                 deleted.append(self._s.endpoint_name)
             endpoint = None
         in_use: set[str] = set()
@@ -432,12 +425,12 @@ class PipelineService:
             config = self._sm.describe_endpoint_config(EndpointConfigName=name)
             used_models.update(v["ModelName"] for v in config["ProductionVariants"])
         config_name = endpoint_config_name(run["run_id"])
-        if config_name not in in_use and self._delete(
+        if config_name not in in_use and self._found(
             self._sm.delete_endpoint_config, EndpointConfigName=config_name
         ):
             deleted.append(config_name)
         model = model_name(run["run_id"])
-        if model not in used_models and self._delete(self._sm.delete_model, ModelName=model):
+        if model not in used_models and self._found(self._sm.delete_model, ModelName=model):
             deleted.append(model)
         return {"deleted": deleted}
 
