@@ -36,13 +36,22 @@ def test_the_training_pipeline_is_defined() -> None:
     assert [p.name for p in DEFINITIONS] == ["training_pipeline.asl.json"]
 
 
-# Step Functions names an integration's errors ``<Service>.<Error>``: the error shapes of the service's API
-# model with ``Exception`` appended where missing, and the SDK's generic exception for every error the
-# model does not name (throttling, internal errors, ValidationException for SageMaker).
+# The error names Step Functions gives a failed task (a Retry or Catch on any other name never fires):
+# - aws-sdk integrations run the AWS SDK for Java 2: ``<Service>.<Error>``, the error shapes of the service's
+#   API model with ``Exception`` appended where missing (``SageMaker.ResourceNotFoundException``), and the
+#   SDK's generic ``<Service>Exception`` for every error the model does not name: throttling, internal
+#   errors and ValidationException arrive as ``SageMaker.SageMakerException``. (``AmazonSageMakerException``
+#   is the older SDK's name, raised by the optimized ``arn:aws:states:::sagemaker:*`` integrations only.)
+# - Lambda tasks: the Lambda API's errors plus the client-side names AWS documents for Lambda tasks, and the
+#   ``errorType`` of our own functions (the classes of chalicelib/errors.py).
+# - The optimized sns:publish integration names errors after the wire code, which for throttling is not in
+#   SNS's model; its tasks retry ``States.TaskFailed`` (any failure of a notification is worth a retry).
 SERVICES = {
-    "sagemaker": ("SageMaker", "sagemaker", ["AmazonSageMakerException"]),
-    "sns": ("SNS", "sns", ["AmazonSNSException"]),
-    "lambda": ("Lambda", "lambda", ["AWSLambdaException", "SdkClientException"]),
+    "sagemaker": ("SageMaker", ["SageMakerException"]),
+    "lambda": (
+        "Lambda",
+        ["AWSLambdaException", "SdkClientException", "ClientExecutionTimeoutException"],
+    ),
 }
 STATES_ERRORS = {
     "States.ALL",
@@ -63,9 +72,10 @@ STATES_ERRORS = {
 }
 # What each kind of task must retry: the names AWS gives throttling and transient service errors.
 MUST_RETRY = {
-    "sagemaker": {"SageMaker.AmazonSageMakerException"},
-    "sns": {"SNS.AmazonSNSException"},
+    "sagemaker": {"SageMaker.SageMakerException"},
+    "sns": {"States.TaskFailed"},
     "lambda": {
+        "Lambda.ClientExecutionTimeoutException",
         "Lambda.ServiceException",
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
@@ -75,8 +85,10 @@ MUST_RETRY = {
 
 
 def aws_error_names(service: str) -> set[str]:
-    prefix, model_name, generic = SERVICES[service]
-    model = botocore.session.get_session().get_service_model(model_name)
+    if service not in SERVICES:
+        return set()
+    prefix, generic = SERVICES[service]
+    model = botocore.session.get_session().get_service_model(service)
     names = {
         shape.name if shape.name.endswith("Exception") else f"{shape.name}Exception"
         for shape in model.error_shapes
@@ -112,9 +124,10 @@ def test_the_aws_naming_rule_gives_the_names_aws_documents() -> None:
     assert {"SageMaker.ResourceNotFoundException", "SageMaker.ResourceLimitExceededException"} <= (
         aws_error_names("sagemaker")
     )
+    assert "SageMaker.SageMakerException" in aws_error_names("sagemaker")
     assert "SageMaker.ThrottlingException" not in aws_error_names("sagemaker")
+    assert "SageMaker.InternalFailure" not in aws_error_names("sagemaker")
     assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= aws_error_names("lambda")
-    assert "SNS.InternalErrorException" in aws_error_names("sns")
 
 
 def test_every_error_name_in_retry_and_catch_is_one_aws_or_the_app_can_raise() -> None:
