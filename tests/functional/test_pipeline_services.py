@@ -451,3 +451,15 @@ def test_watchdog_rule_matches_only_this_apps_jobs() -> None:
     assert matcher.matches_event(event("rs-20261126-101500-first-train"))
     assert not matcher.matches_event(event("other-team-job"))
     assert not matcher.matches_event(event("team-rs-lookalike"))
+
+
+def test_every_job_the_pipeline_names_is_one_the_watchdog_and_its_policy_cover(container: Container) -> None:
+    from chalicelib.domain.pipeline import RESOURCE_PREFIX
+    from chalicelib.services.watchdog import is_own_job
+    from infra.template import JOB_PREFIX
+
+    assert JOB_PREFIX == RESOURCE_PREFIX  # the IAM policies scope to the prefix the code generates
+    run = container.pipeline_service.prepare({"execution_name": "x" * 80 + "-a-very-long-run-name"})
+    names = [run["training"]["TrainingJobName"], run["featurize"]["ProcessingJobName"]]
+    names.append(run["evaluate_candidate"]["ProcessingJobName"])
+    assert all(is_own_job(n) and len(n) <= 63 for n in names), names
