@@ -118,3 +118,33 @@ def test_a_rolled_back_update_fails_the_run_and_the_champion_keeps_serving(
     service = Container(settings, lake).pipeline_service
     assert [m["live"] for m in service.list_models()] == ["", "champion"]  # newest first
     assert [h["status"] for h in service.deployments()] == ["deployed", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("describe", "job_state"),
+    [("describe_training_job", "DescribeTrain"), ("describe_processing_job", "DescribeFeaturize")],
+)
+def test_a_throttled_poll_is_retried(
+    lake: Any,
+    settings: Settings,
+    machine: str,
+    monkeypatch: pytest.MonkeyPatch,
+    describe: str,
+    job_state: str,
+) -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = getattr(SageMakerModelBackend, describe)
+    calls: list[str] = []
+
+    def throttled_once(self: Any, name: str) -> Any:
+        calls.append(name)
+        if len(calls) == 1:
+            raise JsonRESTError("ThrottlingException", "Rate exceeded")
+        return original(self, name)
+
+    monkeypatch.setattr(SageMakerModelBackend, describe, throttled_once)
+    status, entered = run(lake, settings, machine, "20261126-101500-throttled")
+    assert status == "SUCCEEDED", entered
+    assert len(calls) >= 2 and entered.count(job_state) == 1  # one state, retried inside it
