@@ -13,6 +13,7 @@ from chalice.app import Chalice, CloudWatchEvent
 
 from chalicelib import events
 from chalicelib.container import get_container
+from chalicelib.services.watchdog import TRAINING_JOB_STATE_CHANGE
 
 app = Chalice(app_name="reviewsense")
 logger = Logger(service="reviewsense")
@@ -78,6 +79,13 @@ def pipeline_deploy(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return result
 
 
+@app.lambda_function(name="pipeline_deploy_status")
+def pipeline_deploy_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One poll of the endpoint deployment: pending, deployed or failed (status and failure reason)."""
+    result: dict[str, Any] = get_container().pipeline_service.deployment_status(event["deploy"])
+    return result
+
+
 @app.lambda_function(name="pipeline_cleanup")
 def pipeline_cleanup(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """After a failure: delete what the run created, never the serving endpoint."""
@@ -112,10 +120,7 @@ def retrain_on_schedule(event: CloudWatchEvent) -> dict[str, Any]:
 # -- watchdog -----------------------------------------------------------------------------------------
 
 
-@app.on_cw_event(
-    {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Training Job State Change"]},
-    name="watchdog_on_event",
-)
+@app.on_cw_event(TRAINING_JOB_STATE_CHANGE, name="watchdog_on_event")
 def watchdog_on_event(event: CloudWatchEvent) -> dict[str, Any]:
     """A training job changed state: check its health now."""
     result: dict[str, Any] = get_container().watchdog.check_job(str(event.detail["TrainingJobName"]))

@@ -68,6 +68,8 @@ class Settings:
     challenger_weight: float = 0.1
     #: Seconds between two status polls of a SageMaker job in the state machine.
     poll_seconds: int = 60
+    #: How long an endpoint may stay Creating / Updating before the deployment counts as failed.
+    endpoint_deploy_timeout_seconds: int = 3600
     max_training_seconds: int = 3 * 3600
     #: Start the pipeline when ingestion has added at least this many labelled reviews since the last run.
     retrain_threshold: int = 1000
@@ -132,6 +134,9 @@ class Settings:
             pipeline_state_machine_arn=e.get("REVIEWSENSE_PIPELINE_STATE_MACHINE_ARN", ""),
             challenger_weight=float(e.get("REVIEWSENSE_CHALLENGER_WEIGHT", cls.challenger_weight)),
             poll_seconds=int(e.get("REVIEWSENSE_POLL_SECONDS", cls.poll_seconds)),
+            endpoint_deploy_timeout_seconds=int(
+                e.get("REVIEWSENSE_ENDPOINT_DEPLOY_TIMEOUT_SECONDS", cls.endpoint_deploy_timeout_seconds)
+            ),
             max_training_seconds=int(e.get("REVIEWSENSE_MAX_TRAINING_SECONDS", cls.max_training_seconds)),
             retrain_threshold=int(e.get("REVIEWSENSE_RETRAIN_THRESHOLD", cls.retrain_threshold)),
             gate_min_macro_f1=float(e.get("REVIEWSENSE_GATE_MIN_MACRO_F1", cls.gate_min_macro_f1)),

@@ -30,3 +30,7 @@ class UnreadableObjectError(TerminalError):
 
 class DependencyUnavailableError(RetryableError):
     """An AWS dependency answered with throttling or a 5xx error."""
+
+
+class EndpointBusyError(RetryableError):
+    """The endpoint is being created, updated or deleted: a new deployment must wait for it."""

@@ -20,6 +20,9 @@ from chalicelib.domain.training_health import METRIC_DEFINITIONS
 PROCESSING_ROOT = "/opt/ml/processing"
 BOOTSTRAP_MODULE = "training.bootstrap"
 ENCODER_CHANNEL = "encoder"
+#: Every SageMaker job, model and endpoint configuration this app creates starts with it; the watchdog's
+#: event rule, its ListTrainingJobs and the IAM policies select this app's resources by it.
+RESOURCE_PREFIX = "rs-"
 _NAME = re.compile(r"[^a-zA-Z0-9-]+")
 #: SageMaker job, model and endpoint-config names: ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}``.
 SAGEMAKER_NAME_MAX = 63

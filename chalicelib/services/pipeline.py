@@ -2,20 +2,28 @@
 
 Step Functions calls SageMaker directly for the jobs (create / describe, polled); these steps do what
 needs logic: plan a run (Prepare), decide (Gate), register the model package with its lineage
-(Register), roll it out as a challenger next to the champion (Deploy), and remove what a failed run
-created (Cleanup). Promotion and rollback use the same deployment history.
+(Register), roll it out as a challenger next to the champion (Deploy), judge the rollout by the
+endpoint's status, failure reason and serving configuration (DeployStatus), and remove what a failed
+run created (Cleanup). Promotion and rollback use the same deployment history.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.config import Settings
+from chalicelib.domain.endpoints import (
+    DeploymentOutcome,
+    EndpointStatus,
+    SwitchAction,
+    judge_deployment,
+    serves_traffic,
+    switch_action,
+)
 from chalicelib.domain.gate import GateConfig, decide
 from chalicelib.domain.pipeline import (
     PlanInputs,
@@ -27,14 +35,22 @@ from chalicelib.domain.pipeline import (
     registry_metadata,
     run_id_for,
 )
-from chalicelib.errors import TerminalError
+from chalicelib.errors import EndpointBusyError, TerminalError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
 
+#: The error codes SageMaker answers a Describe/Delete of a resource that does not exist with.
+_NOT_FOUND = ("ValidationException", "ResourceNotFound")
+
+
 class NoDeploymentError(TerminalError):
     """There is no endpoint, or no earlier endpoint configuration to go back to."""
+
+
+class EndpointUnavailableError(TerminalError):
+    """The endpoint is OutOfService or UpdateRollbackFailed: an operator must repair or delete it."""
 
 
 def _code(exc: Exception) -> str:
@@ -203,17 +219,29 @@ class PipelineService:
     # -- Deploy / promote / rollback ------------------------------------------------------------------
 
     def _endpoint(self) -> dict[str, Any] | None:
+        """DescribeEndpoint, or None when there is none (SageMaker answers ValidationException)."""
         try:
             return dict(self._sm.describe_endpoint(EndpointName=self._s.endpoint_name))
         except Exception as exc:
-            if _code(exc) in ("ValidationException", "ResourceNotFound") or "not found" in str(exc).lower():
+            if _code(exc) in _NOT_FOUND:
                 return None
             raise
+
+    @staticmethod
+    def _found(operation: Callable[..., Any], **name: str) -> bool:
+        """Describe or delete one SageMaker resource; False when it does not exist (other errors raise)."""
+        try:
+            operation(**name)
+        except Exception as exc:
+            if _code(exc) in _NOT_FOUND:
+                return False
+            raise
+        return True
 
     def live_models(self) -> dict[str, dict[str, Any]]:
         """Variant name -> model name, model data and weight of what the endpoint serves now."""
         endpoint = self._endpoint()
-        if endpoint is None:
+        if endpoint is None or not serves_traffic(str(endpoint.get("EndpointStatus", ""))):
             return {}
         config = self._sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
         live: dict[str, dict[str, Any]] = {}
@@ -228,21 +256,21 @@ class PipelineService:
         return live
 
     def _create_model(self, name: str, model_data: str) -> None:
-        try:
-            self._sm.create_model(
-                ModelName=name,
-                ExecutionRoleArn=self._s.sagemaker_role_arn,
-                PrimaryContainer={
-                    "Image": self._s.inference_image,
-                    "ModelDataUrl": model_data,
-                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
-                },
-            )
-        except Exception as exc:
-            if "exist" not in str(exc).lower():
-                raise
+        if self._found(self._sm.describe_model, ModelName=name):  # a retried step created it already
+            return
+        self._sm.create_model(
+            ModelName=name,
+            ExecutionRoleArn=self._s.sagemaker_role_arn,
+            PrimaryContainer={
+                "Image": self._s.inference_image,
+                "ModelDataUrl": model_data,
+                "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+            },
+        )
 
     def _endpoint_config(self, name: str, variants: list[tuple[str, str, float]]) -> str:
+        if self._found(self._sm.describe_endpoint_config, EndpointConfigName=name):
+            return name
         self._sm.create_endpoint_config(
             EndpointConfigName=name,
             ProductionVariants=[
@@ -266,24 +294,44 @@ class PipelineService:
         return name
 
     def _switch(self, config_name: str) -> dict[str, Any]:
-        previous = self._endpoint()
-        if previous is None:
-            self._sm.create_endpoint(EndpointName=self._s.endpoint_name, EndpointConfigName=config_name)
+        """Start putting ``config_name`` on the endpoint; ``deployment_status`` says whether it worked."""
+        name = self._s.endpoint_name
+        now = self._clock()
+        deployment = {
+            "endpoint_name": name,
+            "endpoint_config": config_name,
+            "started_at": now.isoformat(),
+            "deadline": (now + timedelta(seconds=self._s.endpoint_deploy_timeout_seconds)).isoformat(),
+        }
+        endpoint = self._endpoint()
+        status = str(endpoint["EndpointStatus"]) if endpoint else None
+        if endpoint is not None and status != EndpointStatus.FAILED:
+            pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+            if config_name in (endpoint.get("EndpointConfigName"), pending):  # a retried step
+                return {**deployment, "action": "none", "previous_config": None}
+        action = switch_action(status)
+        if action is SwitchAction.REPLACE:
+            # A Failed endpoint serves nothing, and DeleteEndpoint is the only call SageMaker accepts on it.
+            self._sm.delete_endpoint(EndpointName=name)
+            endpoint = self._endpoint()
+            status = str(endpoint["EndpointStatus"]) if endpoint else None
+            action = switch_action(status)
+        if action is SwitchAction.WAIT:
+            raise EndpointBusyError(f"endpoint {name} is {status}: the deployment waits for it")
+        if action is SwitchAction.BLOCKED:
+            reason = endpoint.get("FailureReason", "") if endpoint else ""
+            raise EndpointUnavailableError(f"endpoint {name} is {status} and needs an operator: {reason}")
+        previous = str(endpoint["EndpointConfigName"]) if endpoint is not None else None
+        if action is SwitchAction.CREATE:
+            self._sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
         else:
-            self._sm.update_endpoint(EndpointName=self._s.endpoint_name, EndpointConfigName=config_name)
+            self._sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
         history = self.deployments()
         history.append(
-            {
-                "endpoint_config": config_name,
-                "previous": previous["EndpointConfigName"] if previous else None,
-                "at": self._clock().isoformat(),
-            }
+            {"endpoint_config": config_name, "previous": previous, "at": now.isoformat(), "status": "pending"}
         )
-        self._ddb.put_item(
-            TableName=self._s.pipeline_table,
-            Item={"id": {"S": f"deployments#{self._s.endpoint_name}"}, "history": {"S": json.dumps(history)}},
-        )
-        return {"endpoint_name": self._s.endpoint_name, "endpoint_config": config_name}
+        self._save_deployments(history)
+        return {**deployment, "action": action.value, "previous_config": previous}
 
     def deployments(self) -> list[dict[str, Any]]:
         item = self._ddb.get_item(
@@ -291,19 +339,46 @@ class PipelineService:
         ).get("Item")
         return list(json.loads(item["history"]["S"])) if item else []
 
+    def _save_deployments(self, history: list[dict[str, Any]]) -> None:
+        self._ddb.put_item(
+            TableName=self._s.pipeline_table,
+            Item={"id": {"S": f"deployments#{self._s.endpoint_name}"}, "history": {"S": json.dumps(history)}},
+        )
+
     def deploy(self, run: dict[str, Any]) -> dict[str, Any]:
         """The new model goes live as the challenger next to the champion (alone if there is none)."""
         model = model_name(run["run_id"])
         self._create_model(model, run["model_data"])
         champion = self.live_models().get(CHAMPION)
         config = endpoint_config_name(run["run_id"])
-        if champion is None:
+        if champion is None or champion["model_name"] == model:
             self._endpoint_config(config, [(CHAMPION, model, 1.0)])
         else:
             w = self._s.challenger_weight
             variants = [(CHAMPION, champion["model_name"], 1.0 - w), (CHALLENGER, model, w)]
             self._endpoint_config(config, variants)
         return self._switch(config)
+
+    def deployment_status(self, deployment: dict[str, Any]) -> dict[str, Any]:
+        """One poll of a deployment started by ``deploy``, ``promote`` or ``rollback``.
+
+        A finished deployment is written to the deployment history, so a failed one is never taken
+        for the live configuration.
+        """
+        deadline = datetime.fromisoformat(str(deployment["deadline"]))
+        verdict = judge_deployment(
+            self._endpoint(), str(deployment["endpoint_config"]), deadline_passed=self._clock() >= deadline
+        )
+        if verdict.outcome is not DeploymentOutcome.PENDING:
+            history = self.deployments()
+            for entry in reversed(history):
+                if entry.get("endpoint_config") == deployment["endpoint_config"]:
+                    if entry.get("status") == "pending":
+                        entry["status"] = verdict.outcome.value
+                        entry["reason"] = verdict.reason
+                        self._save_deployments(history)
+                    break
+        return {**verdict.as_dict(), "endpoint_config": deployment["endpoint_config"]}
 
     def promote(self) -> dict[str, Any]:
         """Shift all traffic to the challenger, which becomes the champion."""
@@ -315,30 +390,48 @@ class PipelineService:
         return self._switch(config)
 
     def rollback(self) -> dict[str, Any]:
-        """Restore the endpoint configuration that was live before the last switch."""
-        history = self.deployments()
-        if not history or not history[-1].get("previous"):
-            raise NoDeploymentError("no earlier endpoint configuration to roll back to")
-        return self._switch(str(history[-1]["previous"]))
+        """Restore the endpoint configuration that was live before the one serving now."""
+        endpoint = self._endpoint()
+        serving = (
+            endpoint.get("EndpointConfigName")
+            if endpoint and serves_traffic(str(endpoint.get("EndpointStatus", "")))
+            else None
+        )
+        for entry in reversed(self.deployments()):
+            if entry.get("endpoint_config") == serving and entry.get("previous"):
+                return self._switch(str(entry["previous"]))
+        raise NoDeploymentError("no earlier endpoint configuration to roll back to")
 
     # -- Cleanup ---------------------------------------------------------------------------------------
 
     def cleanup(self, run: dict[str, Any]) -> dict[str, Any]:
-        """Delete the model and endpoint configuration a failed run created, unless they serve traffic."""
-        endpoint = self._endpoint()
-        in_use = endpoint["EndpointConfigName"] if endpoint else None
-        live_models = {m["model_name"] for m in self.live_models().values()}
+        """Delete what a failed run created unless it serves traffic, and a Failed endpoint.
+
+        A Failed endpoint serves nothing and blocks every later deployment (SageMaker accepts only
+        DeleteEndpoint on it), so it goes too; an endpoint that serves is never touched.
+        """
         deleted: list[str] = []
-        config = endpoint_config_name(run["run_id"])
-        if config != in_use:
-            with contextlib.suppress(Exception):  # it was never created
-                self._sm.delete_endpoint_config(EndpointConfigName=config)
-                deleted.append(config)
+        endpoint = self._endpoint()
+        if endpoint is not None and endpoint.get("EndpointStatus") == EndpointStatus.FAILED:
+            if self._found(self._sm.delete_endpoint, EndpointName=self._s.endpoint_name):
+                deleted.append(self._s.endpoint_name)
+            endpoint = None
+        in_use: set[str] = set()
+        if endpoint is not None:
+            pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+            in_use = {str(c) for c in (endpoint.get("EndpointConfigName"), pending) if c}
+        used_models: set[str] = set()
+        for name in in_use:
+            config = self._sm.describe_endpoint_config(EndpointConfigName=name)
+            used_models.update(v["ModelName"] for v in config["ProductionVariants"])
+        config_name = endpoint_config_name(run["run_id"])
+        if config_name not in in_use and self._found(
+            self._sm.delete_endpoint_config, EndpointConfigName=config_name
+        ):
+            deleted.append(config_name)
         model = model_name(run["run_id"])
-        if model not in live_models:
-            with contextlib.suppress(Exception):  # it was never created
-                self._sm.delete_model(ModelName=model)
-                deleted.append(model)
+        if model not in used_models and self._found(self._sm.delete_model, ModelName=model):
+            deleted.append(model)
         return {"deleted": deleted}
 
     # -- Registry --------------------------------------------------------------------------------------

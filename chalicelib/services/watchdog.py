@@ -3,6 +3,8 @@
 SageMaker Debugger (whose rule actions stopped unhealthy jobs) is closed to new customers, so this
 Lambda does it: it reads a running job's metric lines from CloudWatch Logs, applies the same rules
 ``training/train.py`` applies to itself, and on a violation calls StopTrainingJob and alerts on SNS.
+It only ever looks at this app's jobs (names starting with ``RESOURCE_PREFIX``): other jobs in the
+account are neither described nor stopped, and its IAM policy does not allow it to.
 """
 
 from __future__ import annotations
@@ -13,10 +15,21 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from chalicelib.config import Settings
+from chalicelib.domain.pipeline import RESOURCE_PREFIX
 from chalicelib.domain.training_health import HealthConfig, HistoryBuilder, check_training_health
 
 logger = Logger(child=True)
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+#: The EventBridge pattern of the state-change rule: only this app's training jobs reach the function.
+TRAINING_JOB_STATE_CHANGE: dict[str, Any] = {
+    "source": ["aws.sagemaker"],
+    "detail-type": ["SageMaker Training Job State Change"],
+    "detail": {"TrainingJobName": [{"prefix": RESOURCE_PREFIX}]},
+}
+
+
+def is_own_job(job_name: str) -> bool:
+    return job_name.startswith(RESOURCE_PREFIX)
 
 
 class TrainingWatchdog:
@@ -34,8 +47,8 @@ class TrainingWatchdog:
         try:
             streams = self._logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=job_name)
         except Exception as exc:
-            if "ResourceNotFound" in str(exc):
-                return lines
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return lines  # the job has not logged anything yet
             raise
         for stream in streams.get("logStreams", []):
             kwargs: dict[str, Any] = {
@@ -53,6 +66,9 @@ class TrainingWatchdog:
         return lines
 
     def check_job(self, job_name: str) -> dict[str, Any]:
+        """Apply the rules to one of this app's jobs; another app's job is left alone, undescribed."""
+        if not is_own_job(job_name):
+            return {"job": job_name, "status": "", "action": "ignored", "reason": "not this app's job"}
         job = self._sm.describe_training_job(TrainingJobName=job_name)
         if job["TrainingJobStatus"] != "InProgress":
             return {"job": job_name, "status": job["TrainingJobStatus"], "action": "none"}
@@ -76,6 +92,20 @@ class TrainingWatchdog:
             )
         return {**message, "status": "Stopping"}
 
+    def running_jobs(self) -> list[str]:
+        """This app's running training jobs (NameContains matches anywhere in the name: filter again)."""
+        names: list[str] = []
+        kwargs: dict[str, Any] = {
+            "StatusEquals": "InProgress",
+            "NameContains": RESOURCE_PREFIX,
+            "MaxResults": 100,
+        }
+        while True:
+            page = self._sm.list_training_jobs(**kwargs)
+            names += [j["TrainingJobName"] for j in page.get("TrainingJobSummaries", [])]
+            if not page.get("NextToken"):
+                return [n for n in names if is_own_job(n)]
+            kwargs["NextToken"] = page["NextToken"]
+
     def check_running(self) -> list[dict[str, Any]]:
-        jobs = self._sm.list_training_jobs(StatusEquals="InProgress", MaxResults=100)["TrainingJobSummaries"]
-        return [self.check_job(j["TrainingJobName"]) for j in jobs]
+        return [self.check_job(name) for name in self.running_jobs()]

@@ -10,7 +10,9 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.container import Container
+from chalicelib.services.pipeline import PipelineService
 from chalicelib.services.watchdog import LOG_GROUP, TrainingWatchdog
+from tests.functional import awslike
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:reviewsense-local-training-pipeline"
 
@@ -111,6 +113,167 @@ def test_cleanup_removes_what_a_failed_run_created(container: Container, lake: A
     assert service.cleanup(run)["deleted"] == [f"rs-{run['run_id']}"]
 
 
+# -- deployments are judged by status, failure reason and the configuration serving -------------------
+
+
+@pytest.fixture
+def endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    awslike.install(monkeypatch)
+
+
+def planned(service: Any, name: str, broken: bool = False) -> dict[str, Any]:
+    run: dict[str, Any] = service.prepare({"execution_name": name})
+    if broken:
+        run["model_data"] = f"s3://reviewsense-lake/{awslike.BROKEN}/{name}/model.tar.gz"
+    return run
+
+
+def deploy_and_poll(service: Any, run: dict[str, Any]) -> dict[str, Any]:
+    status: dict[str, Any] = service.deployment_status(service.deploy(run))
+    return status
+
+
+def test_a_failed_update_reports_failure_and_keeps_the_champion(
+    container: Container, lake: Any, endpoints: None
+) -> None:
+    service = container.pipeline_service
+    first = planned(service, "first")
+    assert deploy_and_poll(service, first)["outcome"] == "deployed"
+    champion_config = f"rs-{first['run_id']}-cfg"
+
+    second = planned(service, "second", broken=True)
+    status = deploy_and_poll(service, second)
+    assert status["outcome"] == "failed"
+    assert status["status"] == "InService" and status["serving_config"] == champion_config
+    assert "rolled back" in status["reason"] and "ping health check" in status["reason"]
+    # Nothing records the challenger as live: the endpoint, the registry view, the deployment history.
+    assert set(service.live_models()) == {"champion"}
+    assert service.live_models()["champion"]["model_data"] == first["model_data"]
+    history = service.deployments()
+    assert [(h["endpoint_config"], h["status"]) for h in history] == [
+        (champion_config, "deployed"),
+        (f"rs-{second['run_id']}-cfg", "failed"),
+    ]
+    # Cleanup removes the failed run's model and configuration, never what serves.
+    deleted = service.cleanup(second)["deleted"]
+    assert deleted == [f"rs-{second['run_id']}-cfg", f"rs-{second['run_id']}"]
+    assert service.cleanup(first)["deleted"] == []
+    endpoint = lake.client("sagemaker").describe_endpoint(EndpointName=container.settings.endpoint_name)
+    assert endpoint["EndpointConfigName"] == champion_config
+
+
+def test_a_failed_first_create_is_cleaned_up_and_the_next_deploy_works(
+    container: Container, lake: Any, endpoints: None
+) -> None:
+    service = container.pipeline_service
+    sm = lake.client("sagemaker")
+    name = container.settings.endpoint_name
+    broken = planned(service, "broken", broken=True)
+    status = deploy_and_poll(service, broken)
+    assert status["outcome"] == "failed" and status["status"] == "Failed"
+    assert "ping health check" in status["reason"]
+    assert service.live_models() == {}  # a Failed endpoint serves nothing: no champion
+    assert service.cleanup(broken)["deleted"] == [
+        name,
+        f"rs-{broken['run_id']}-cfg",
+        f"rs-{broken['run_id']}",
+    ]
+    assert name not in {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]}
+
+    good = planned(service, "good")
+    assert deploy_and_poll(service, good)["outcome"] == "deployed"
+    assert service.live_models()["champion"]["model_data"] == good["model_data"]
+
+
+def test_a_failed_endpoint_left_behind_is_replaced_by_the_next_deploy(
+    container: Container, endpoints: None
+) -> None:
+    service = container.pipeline_service
+    assert deploy_and_poll(service, planned(service, "broken", broken=True))["outcome"] == "failed"
+    # No Cleanup ran (say the execution was stopped): the next deploy deletes the Failed endpoint itself.
+    good = planned(service, "good")
+    deployment = service.deploy(good)
+    assert deployment["action"] == "create"
+    assert service.deployment_status(deployment)["outcome"] == "deployed"
+
+
+@pytest.mark.parametrize("status", ["Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"])
+def test_deploy_waits_while_sagemaker_works_on_the_endpoint(
+    container: Container, endpoints: None, status: str
+) -> None:
+    from chalicelib.errors import EndpointBusyError
+
+    service = container.pipeline_service
+    deploy_and_poll(service, planned(service, "first"))
+    awslike.set_status(container.settings.endpoint_name, status)
+    with pytest.raises(EndpointBusyError):
+        service.deploy(planned(service, "second"))
+
+
+@pytest.mark.parametrize("status", ["OutOfService", "UpdateRollbackFailed"])
+def test_deploy_refuses_an_endpoint_that_needs_an_operator(
+    container: Container, endpoints: None, status: str
+) -> None:
+    from chalicelib.services.pipeline import EndpointUnavailableError
+
+    service = container.pipeline_service
+    deploy_and_poll(service, planned(service, "first"))
+    awslike.set_status(container.settings.endpoint_name, status, "instances failed health checks")
+    with pytest.raises(EndpointUnavailableError, match="instances failed health checks"):
+        service.deploy(planned(service, "second"))
+
+
+@pytest.mark.parametrize("status", ["OutOfService", "UpdateRollbackFailed", "Deleting", "Failed"])
+def test_a_deployment_that_ends_in_a_stuck_status_fails_instead_of_polling_forever(
+    container: Container, endpoints: None, status: str
+) -> None:
+    service = container.pipeline_service
+    deployment = service.deploy(planned(service, "first"))
+    awslike.set_status(container.settings.endpoint_name, status, "capacity error")
+    result = service.deployment_status(deployment)
+    assert result["outcome"] == "failed" and status in result["reason"]
+
+
+def test_a_deployment_still_creating_at_its_deadline_fails(
+    lake: Any, settings: Settings, endpoints: None
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2026, 11, 26, 10, 0, tzinfo=UTC)]
+    s = Settings(**{**settings.__dict__, "endpoint_deploy_timeout_seconds": 600})
+    service = PipelineService(
+        s, lake.client("sagemaker"), lake.client("s3"), lake.client("dynamodb"), clock=lambda: now[0]
+    )
+    deployment = service.deploy(planned(service, "slow"))
+    awslike.set_status(s.endpoint_name, "Creating")
+    assert service.deployment_status(deployment)["outcome"] == "pending"
+    now[0] += timedelta(seconds=601)
+    result = service.deployment_status(deployment)
+    assert result["outcome"] == "failed" and "deadline" in result["reason"]
+
+
+def test_a_retried_deploy_step_does_not_switch_twice(container: Container, endpoints: None) -> None:
+    service = container.pipeline_service
+    run = planned(service, "first")
+    first = service.deploy(run)
+    again = service.deploy(run)  # Step Functions retried the Lambda after it had already switched
+    assert again["action"] == "none" and again["endpoint_config"] == first["endpoint_config"]
+    assert len(service.deployments()) == 1
+
+
+def test_rollback_goes_back_from_what_serves_not_from_a_failed_update(
+    container: Container, endpoints: None
+) -> None:
+    service = container.pipeline_service
+    first, second = planned(service, "first"), planned(service, "second")
+    deploy_and_poll(service, first)
+    deploy_and_poll(service, second)
+    assert deploy_and_poll(service, planned(service, "third", broken=True))["outcome"] == "failed"
+    rolled = service.rollback()
+    assert rolled["endpoint_config"] == f"rs-{first['run_id']}-cfg"
+    assert service.deployment_status(rolled)["outcome"] == "deployed"
+
+
 def start_machine(lake: Any) -> None:
     lake.client("stepfunctions").create_state_machine(
         name="reviewsense-local-training-pipeline",
@@ -167,12 +330,12 @@ class RecordingSageMaker:
 def test_watchdog_stops_a_diverging_job_and_alerts(lake: Any, settings: Settings) -> None:
     logs, sns, sqs = lake.client("logs"), lake.client("sns"), lake.client("sqs")
     logs.create_log_group(logGroupName=LOG_GROUP)
-    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="job-1/algo-1")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="rs-job-1/algo-1")
     lines = [f"step: {i} epoch: 0.1 train_loss: {0.5 + i} grad_norm: 1.0" for i in range(1, 5)]
     lines.append("step: 5 epoch: 0.2 train_loss: nan grad_norm: nan")
     logs.put_log_events(
         logGroupName=LOG_GROUP,
-        logStreamName="job-1/algo-1",
+        logStreamName="rs-job-1/algo-1",
         logEvents=[{"timestamp": now_ms() + i, "message": line} for i, line in enumerate(lines)],
     )
     topic = sns.create_topic(Name="alerts")["TopicArn"]
@@ -183,16 +346,120 @@ def test_watchdog_stops_a_diverging_job_and_alerts(lake: Any, settings: Settings
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     sm = RecordingSageMaker()
     s = Settings(**{**settings.__dict__, "alerts_topic_arn": topic})
-    result = TrainingWatchdog(s, sm, logs, sns).check_job("job-1")
-    assert sm.stopped == ["job-1"]
+    result = TrainingWatchdog(s, sm, logs, sns).check_job("rs-job-1")
+    assert sm.stopped == ["rs-job-1"]
     assert result["action"] == "stopped" and result["violations"][0]["rule"] == "nan_loss"
     (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
     assert "nan_loss" in json.loads(message["Body"])["Message"]
     # A healthy job is left alone.
-    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="job-2/algo-1")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="rs-job-2/algo-1")
     logs.put_log_events(
         logGroupName=LOG_GROUP,
-        logStreamName="job-2/algo-1",
+        logStreamName="rs-job-2/algo-1",
         logEvents=[{"timestamp": now_ms(), "message": "step: 1 train_loss: 1.0 grad_norm: 1.0"}],
     )
-    assert TrainingWatchdog(s, sm, logs, sns).check_job("job-2")["action"] == "none"
+    assert TrainingWatchdog(s, sm, logs, sns).check_job("rs-job-2")["action"] == "none"
+
+
+# -- the watchdog looks only at this app's jobs ---------------------------------------------------------
+
+
+def create_training_job(sm: Any, name: str) -> None:
+    sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/x",
+        OutputDataConfig={"S3OutputPath": "s3://bucket/out/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+
+
+@pytest.fixture
+def account_jobs(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Three running jobs in the account; only the app's own may be described (as its IAM policy says)."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+
+    sm = aws.client("sagemaker")
+    for name in ("rs-20261126-101500-first-train", "other-team-job", "team-rs-lookalike"):
+        create_training_job(sm, name)
+    backend = sagemaker_backends["123456789012"]["us-east-1"]
+    for job in backend.training_jobs.values():
+        job.training_job_status = "InProgress"
+    described: list[str] = []
+    original = SageMakerModelBackend.describe_training_job
+
+    def describe_training_job(self: Any, training_job_name: str) -> dict[str, Any]:
+        described.append(training_job_name)
+        if not training_job_name.startswith("rs-"):
+            raise JsonRESTError("AccessDeniedException", f"not authorized on {training_job_name}")
+        return original(self, training_job_name)
+
+    monkeypatch.setattr(SageMakerModelBackend, "describe_training_job", describe_training_job)
+    return sm, described
+
+
+def test_watchdog_checks_only_this_apps_running_jobs(aws: Any, settings: Settings, account_jobs: Any) -> None:
+    sm, described = account_jobs
+    watchdog = TrainingWatchdog(settings, sm, aws.client("logs"), aws.client("sns"))
+    results = watchdog.check_running()
+    assert [r["job"] for r in results] == ["rs-20261126-101500-first-train"]
+    assert described == ["rs-20261126-101500-first-train"]
+    # An event for another app's job (should one get through) is ignored without a Describe.
+    assert watchdog.check_job("other-team-job")["action"] == "ignored"
+    assert described == ["rs-20261126-101500-first-train"]
+
+
+def test_watchdog_does_not_swallow_access_denied_on_its_own_job(
+    aws: Any, settings: Settings, account_jobs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    def denied(self: Any, training_job_name: str) -> dict[str, Any]:
+        raise JsonRESTError("AccessDeniedException", "not authorized")
+
+    monkeypatch.setattr(SageMakerModelBackend, "describe_training_job", denied)
+    sm, _ = account_jobs
+    with pytest.raises(ClientError) as raised:
+        TrainingWatchdog(settings, sm, aws.client("logs"), aws.client("sns")).check_running()
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_watchdog_rule_matches_only_this_apps_jobs() -> None:
+    from chalice.app import CloudWatchEventConfig
+    from moto.events.models import EventPattern
+
+    import app
+
+    (pattern,) = [
+        s.event_pattern
+        for s in app.app.event_sources
+        if isinstance(s, CloudWatchEventConfig) and s.name == "watchdog_on_event"
+    ]
+    matcher: Any = EventPattern.load(json.dumps(pattern))
+
+    def event(job: str) -> dict[str, Any]:
+        return {
+            "source": "aws.sagemaker",
+            "detail-type": "SageMaker Training Job State Change",
+            "detail": {"TrainingJobName": job, "TrainingJobStatus": "InProgress"},
+        }
+
+    assert matcher.matches_event(event("rs-20261126-101500-first-train"))
+    assert not matcher.matches_event(event("other-team-job"))
+    assert not matcher.matches_event(event("team-rs-lookalike"))
+
+
+def test_every_job_the_pipeline_names_is_one_the_watchdog_and_its_policy_cover(container: Container) -> None:
+    from chalicelib.domain.pipeline import RESOURCE_PREFIX
+    from chalicelib.services.watchdog import is_own_job
+    from infra.template import JOB_PREFIX
+
+    assert JOB_PREFIX == RESOURCE_PREFIX  # the IAM policies scope to the prefix the code generates
+    run = container.pipeline_service.prepare({"execution_name": "x" * 80 + "-a-very-long-run-name"})
+    names = [run["training"]["TrainingJobName"], run["featurize"]["ProcessingJobName"]]
+    names.append(run["evaluate_candidate"]["ProcessingJobName"])
+    assert all(is_own_job(n) and len(n) <= 63 for n in names), names

@@ -223,3 +223,88 @@ def test_an_approved_candidate_goes_live_as_challenger_then_promote_and_rollback
     assert json.loads(rolled.stdout)["endpoint_config"] == config["EndpointConfigName"]
     wait_until(lambda: sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService", 120)
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] != champion_config
+
+
+# -- local endpoints fail like AWS's, and deployments are judged by more than EndpointStatus ------------
+
+UNLOADABLE = """
+def model_fn(model_dir, context=None):
+    raise RuntimeError("the weights in model.tar.gz cannot be loaded")
+"""
+
+
+def service(cloud: Cloud, endpoint_name: str = ENDPOINT) -> Any:
+    from chalicelib.config import Settings
+    from chalicelib.services.pipeline import PipelineService
+
+    settings = Settings(
+        stage="local", endpoint_name=endpoint_name, pipeline_table="reviewsense-local-pipeline"
+    )
+    return PipelineService(settings, cloud.client("sagemaker"), cloud.client("s3"), cloud.client("dynamodb"))
+
+
+def unloadable_model(cloud: Cloud, name: str) -> str:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = UNLOADABLE.encode()
+        info = tarfile.TarInfo("code/inference.py")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    key = f"tests/{name}/model.tar.gz"
+    cloud.client("s3").put_object(Bucket="reviewsense-lake", Key=key, Body=buffer.getvalue())
+    return f"s3://reviewsense-lake/{key}"
+
+
+def settle(svc: Any, deployment: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = wait_until(
+        lambda: (s := svc.deployment_status(deployment))["outcome"] != "pending" and s, timeout_s=180
+    )
+    return result
+
+
+def test_a_failed_update_rolls_back_reports_failure_and_the_champion_keeps_serving(cloud: Cloud) -> None:
+    sm, svc = cloud.client("sagemaker"), service(cloud)
+    before = sm.describe_endpoint(EndpointName=ENDPOINT)
+    assert before["EndpointStatus"] == "InService"
+    live_before = svc.live_models()
+    run = {"run_id": "20261126-120000-unloadable", "model_data": unloadable_model(cloud, "update")}
+
+    result = settle(svc, svc.deploy(run))
+    assert result["outcome"] == "failed", result
+    after = sm.describe_endpoint(EndpointName=ENDPOINT)
+    # As on AWS: InService, the old configuration serving, FailureReason set.
+    assert after["EndpointStatus"] == "InService"
+    assert after["EndpointConfigName"] == before["EndpointConfigName"] == result["serving_config"]
+    assert "cannot be loaded" in after["FailureReason"] and "cannot be loaded" in result["reason"]
+    assert svc.live_models() == live_before
+    assert svc.deployments()[-1]["status"] == "failed"
+    assert invoke(cloud, ["the champion still answers"])[1] in live_before
+    assert svc.cleanup(run)["deleted"] == [
+        "rs-20261126-120000-unloadable-cfg",
+        "rs-20261126-120000-unloadable",
+    ]
+
+
+def test_a_failed_create_is_cleaned_up_and_the_next_create_works(cloud: Cloud) -> None:
+    name = "reviewsense-local-create-test"
+    sm, svc = cloud.client("sagemaker"), service(cloud, name)
+    champion = service(cloud).live_models()["champion"]
+    broken = {"run_id": "20261126-130000-unloadable", "model_data": unloadable_model(cloud, "create")}
+
+    result = settle(svc, svc.deploy(broken))
+    assert result["outcome"] == "failed" and result["status"] == "Failed", result
+    described = sm.describe_endpoint(EndpointName=name)
+    assert described["EndpointStatus"] == "Failed" and "cannot be loaded" in described["FailureReason"]
+    assert svc.cleanup(broken)["deleted"][0] == name
+    assert name not in {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]}
+
+    good = {"run_id": "20261126-140000-good", "model_data": champion["model_data"]}
+    assert settle(svc, svc.deploy(good))["outcome"] == "deployed"
+    response = cloud.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=name, ContentType="application/json", Body=json.dumps({"instances": ["fine"]})
+    )
+    assert response["InvokedProductionVariant"] == "champion"
+    sm.delete_endpoint(EndpointName=name)
