@@ -45,8 +45,7 @@ def latest_execution(c: Container, name: str | None) -> dict[str, Any]:
     return dict(_sfn(c).describe_execution(executionArn=newest["executionArn"]))
 
 
-def step_view(c: Container, execution_arn: str) -> list[list[Any]]:
-    """One row per state entered: status, start, duration, and the error of a failed step."""
+def execution_history(c: Container, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
     while True:
@@ -55,6 +54,15 @@ def step_view(c: Container, execution_arn: str) -> list[list[Any]]:
         if not page.get("nextToken"):
             break
         kwargs["nextToken"] = page["nextToken"]
+    return events
+
+
+def step_view(
+    c: Container, execution_arn: str, events: list[dict[str, Any]] | None = None
+) -> list[list[Any]]:
+    """One row per state entered: status, start, duration, and the error of a failed step."""
+    if events is None:
+        events = execution_history(c, execution_arn)
     steps: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     for event in events:
@@ -98,16 +106,68 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0 if result.get("started") else 1
 
 
+#: SageMaker job kinds a run waits on: the task that creates one, its name parameter and its log group.
+_JOB_TASKS = {
+    "createTrainingJob": ("TrainingJobName", "/aws/sagemaker/TrainingJobs"),
+    "createProcessingJob": ("ProcessingJobName", "/aws/sagemaker/ProcessingJobs"),
+}
+HEARTBEAT_S = 30.0
+
+
+def current_job(events: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """(job name, log group) of the last SageMaker job the run created, from its history."""
+    for event in reversed(events):
+        details = event.get("taskScheduledEventDetails") or {}
+        for action, (key, group) in _JOB_TASKS.items():
+            if details.get("resource", "").endswith(action):
+                name = json.loads(details.get("parameters") or "{}").get(key)
+                return (str(name), group) if name else None
+    return None
+
+
+def job_progress(c: Container, job: str, group: str) -> str:
+    """The job's latest log line (what the script last printed), or '' before it has written one."""
+    from botocore.exceptions import ClientError
+
+    logs = c.client("logs")
+    try:
+        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{job}/")["logStreams"]
+        if not streams:
+            return ""
+        newest = max(streams, key=lambda st: st.get("lastEventTimestamp", 0))
+        events = logs.get_log_events(
+            logGroupName=group, logStreamName=newest["logStreamName"], limit=1, startFromHead=False
+        )["events"]
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ResourceNotFoundException":  # no log group yet
+            return ""
+        raise
+    return str(events[-1]["message"]).strip()[:160] if events else ""
+
+
 def wait_for(c: Container, name: str | None, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     last = ""
+    last_print = step_start = time.monotonic()
     while True:
         execution = latest_execution(c, name)
-        rows = step_view(c, execution["executionArn"])
+        events = execution_history(c, execution["executionArn"])
+        rows = step_view(c, execution["executionArn"], events)
         current = rows[-1][0] if rows else ""
+        now = time.monotonic()
         if current != last:
             print(f"{datetime.now(UTC):%H:%M:%S} {execution['name']}: {current}", flush=True)
-            last = current
+            last, last_print, step_start = current, now, now
+        elif execution["status"] == "RUNNING" and now - last_print >= HEARTBEAT_S:
+            # Long steps (a training job polls for minutes) still say what is happening.
+            job = current_job(events)
+            progress = f" | {job[0]}: {job_progress(c, *job)}" if job else ""
+            print(
+                f"{datetime.now(UTC):%H:%M:%S} {execution['name']}: still in {current} "
+                f"({now - step_start:.0f} s){progress}",
+                flush=True,
+            )
+            last_print = now
         if execution["status"] in TERMINAL:
             print(f"{execution['name']}: {execution['status']}")
             return 0 if execution["status"] == "SUCCEEDED" else 1
