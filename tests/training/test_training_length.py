@@ -62,6 +62,13 @@ def test_aws_stages_train_for_their_epochs(stage: str) -> None:
     assert total > 250
 
 
+def test_the_local_demo_budget_caps_its_steps_explicitly() -> None:
+    # The learning-rate schedule decays over the planned steps: a time cap alone would stop training
+    # before the rate has come down, so the demo names its 250-step budget.
+    cfg = stage_train_config("local")
+    assert plan_steps(FULL_DATASET_TRAIN_ROWS, cfg.batch_size, cfg.epochs, cfg.max_steps)[1] == 250
+
+
 @pytest.mark.parametrize("stage", aws_stages())
 def test_aws_stages_never_default_to_a_local_only_encoder(
     stage: str, monkeypatch: pytest.MonkeyPatch
