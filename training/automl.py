@@ -187,13 +187,14 @@ def run_candidate(
 
         metrics = baselines.main(_argv({**common, **cand["params"]}))
     else:
-        from training import train
+        from training.finetune import fine_tune
+        from training.train_config import TrainConfig
 
         params: dict[str, Any] = {"seed": cfg.seed, **cand["params"]}
         if cfg.model_name_or_path:
             params["model_name_or_path"] = cfg.model_name_or_path
         params["max_train_minutes"] = max(0.5, remaining_minutes * 0.8)
-        metrics = train.main(_argv({**common, **params}))
+        metrics = fine_tune(parse_config(TrainConfig, _argv({**common, **params})))
     val = metrics["validation"]["tuned"]
     test = metrics.get("test", {}).get("tuned", {})
     return {

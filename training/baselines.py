@@ -72,7 +72,7 @@ def train_linear(
     test_df: pd.DataFrame | None,
 ) -> dict[str, Any]:
     """Fit, tune the decision on validation, save the model directory, report validation and test."""
-    from training.train import prediction_frame, write_json
+    from training.outputs import prediction_frame, write_json
 
     t0 = time.perf_counter()
     params = LinearParams(

@@ -23,9 +23,11 @@ if __package__ in (None, ""):  # run as a file
 
 import numpy as np
 
+from training import packaged
 from training.config import env, parse_config, setup_logging
 from training.data import load_reviews
-from training.train import DEFAULT_MODEL, collate, encode, make_batches, predict_proba, resolve_model_name
+from training.encoding import collate, encode, make_batches, predict_proba
+from training.train_config import DEFAULT_MODEL
 
 log = logging.getLogger("training.bench")
 
@@ -56,7 +58,7 @@ class BenchConfig:
     json: bool = field(default=False, metadata={"help": "print the result object on stdout"})
 
 
-def run(cfg: BenchConfig) -> dict[str, Any]:
+def run(cfg: BenchConfig) -> dict[str, Any]:  # noqa: PLR0915  a benchmark read top to bottom: set up, interleaved steps, summary
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -66,7 +68,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     frame = load_reviews(cfg.data)
-    path = resolve_model_name(cfg.model_name_or_path)
+    path = packaged.resolve(cfg.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     pad_id = int(tokenizer.pad_token_id or 0)
     data = encode(tokenizer, frame, cfg.text_input, cfg.max_seq_length)

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rel = f"members/m{i}"
         shutil.copytree(pred.model_dir, out / rel, ignore=shutil.ignore_patterns("code", "__pycache__"))
         members.append({"path": rel, "weight": w, "source": sources[i]})
-    from training.train import prediction_frame, write_json
+    from training.outputs import prediction_frame, write_json
 
     decision = {"model_type": "ensemble", "members": members, "logit_bias": bias}
     write_json(out / LABEL_MAP_FILE, label_map())

@@ -87,7 +87,7 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         "reviews_per_second": round(len(frame) / max(seconds, 1e-9), 1),
     }
     if cfg.predictions:
-        from training.train import prediction_frame
+        from training.outputs import prediction_frame
 
         out = Path(cfg.predictions)
         out.parent.mkdir(parents=True, exist_ok=True)

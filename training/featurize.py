@@ -33,6 +33,7 @@ if __package__ in (None, ""):  # run as a file (SageMaker Processing: python fea
 import numpy as np
 import pandas as pd
 
+from training import packaged
 from training.config import env, parse_config, setup_logging
 from training.data import LABELS, load_reviews
 from training.packaged import MINILM_HUB_ID
@@ -111,9 +112,7 @@ def stratified_split(
 def tokenize(frame: pd.DataFrame, tokenizer_name: str, text_input: str, max_len: int) -> list[list[int]]:
     from transformers import AutoTokenizer
 
-    from training.train import resolve_model_name
-
-    tok = AutoTokenizer.from_pretrained(resolve_model_name(tokenizer_name))
+    tok = AutoTokenizer.from_pretrained(packaged.resolve(tokenizer_name))
     texts = frame["text"].astype(str).tolist()
     if text_input == "title_text":
         enc = tok(frame["title"].astype(str).tolist(), texts, truncation=True, max_length=max_len)

@@ -282,7 +282,9 @@ def model_fn(model_dir: str, context: object = None) -> SentimentPredictor:
     return SentimentPredictor(model_dir)
 
 
-def input_fn(request_body: str | bytes, request_content_type: str = "application/json") -> list[object]:
+def input_fn(  # noqa: PLR0911  one return per accepted body shape, the handler contract read top to bottom
+    request_body: str | bytes, request_content_type: str = "application/json"
+) -> list[object]:
     body = request_body.decode("utf-8") if isinstance(request_body, bytes) else request_body
     content_type = (request_content_type or "application/json").split(";")[0].strip().lower()
     if content_type in JSONLINES_CONTENT_TYPES:

@@ -86,7 +86,7 @@ def test_unknown_candidate_is_rejected() -> None:
 
 def test_every_built_in_candidate_is_a_valid_training_config() -> None:
     from training.automl import CANDIDATES
-    from training.train import TrainConfig
+    from training.train_config import TrainConfig
 
     for name, spec in CANDIDATES.items():
         if spec["kind"] == "transformer":

@@ -17,7 +17,10 @@ import pytest
 
 from chalicelib.domain.training_health import METRIC_DEFINITIONS
 from training import train
-from training.data import FACET_COLUMNS
+from training.data import FACET_COLUMNS, LABELS
+from training.encoding import RATING_HEAD, make_batches, targets_of
+from training.fit import resolve_precision
+from training.inference import collapse_head
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,8 +101,8 @@ def test_fixed_padding_and_metric_lines_match_sagemaker_regexes(
 def test_bucketed_batches_group_similar_lengths() -> None:
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 128, size=1000)
-    bucket = train.make_batches(lengths, 32, np.random.default_rng(1), "bucket", 10)
-    fixed = train.make_batches(lengths, 32, np.random.default_rng(1), "fixed", 10)
+    bucket = make_batches(lengths, 32, np.random.default_rng(1), "bucket", 10)
+    fixed = make_batches(lengths, 32, np.random.default_rng(1), "fixed", 10)
     assert sorted(np.concatenate(bucket).tolist()) == list(range(1000))  # every example once
     assert sorted(np.concatenate(fixed).tolist()) == list(range(1000))
     waste = [float(np.mean(lengths[b].max() - lengths[b])) for b in bucket]
@@ -231,16 +234,16 @@ def test_a_bf16_checkpoint_trains_and_serves_in_fp32(
 
 def test_rating_targets_and_collapse() -> None:
     frame = pd.DataFrame({"label": [0, 0, 1, 2, 2], "rating": [1, 2, 3, 4, 5]})
-    assert train.targets_of(frame, "label").tolist() == [0, 0, 1, 2, 2]
-    assert train.targets_of(frame, "rating").tolist() == [0, 1, 2, 3, 4]
+    assert targets_of(frame, "label").tolist() == [0, 0, 1, 2, 2]
+    assert targets_of(frame, "rating").tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="star rating"):
-        train.targets_of(frame.assign(rating=[1, 2, None, 4, 9]), "rating")
+        targets_of(frame.assign(rating=[1, 2, None, 4, 9]), "rating")
     head = np.array([[0.1, 0.2, 0.3, 0.25, 0.15]])
-    assert np.allclose(train.collapse(head, train.RATING_HEAD), [[0.3, 0.3, 0.4]])
-    assert train.collapse(head[:, :3], None) is not None
-    assert train.resolve_precision("fp32") == "fp32" and train.resolve_precision("auto") in ("fp32", "bf16")
+    assert np.allclose(collapse_head(head, RATING_HEAD, len(LABELS)), [[0.3, 0.3, 0.4]])
+    assert collapse_head(head[:, :3], None, len(LABELS)) is not None
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("auto") in ("fp32", "bf16")
     with pytest.raises(ValueError, match="precision"):
-        train.resolve_precision("fp8")
+        resolve_precision("fp8")
     from training.inference import resolve_device
 
     assert resolve_device("cpu") == "cpu" and resolve_device("auto") in ("cpu", "cuda")
