@@ -21,7 +21,7 @@ from training import packaged
 from training.data import label_map, load_reviews
 from training.decision import Decision, tune_decision
 from training.encoding import encode, head_names, head_to_label
-from training.fit import FitResult, fit
+from training.fit import FitResult, Trainer
 from training.inference import DECISION_FILE, LABEL_MAP_FILE, resolve_device
 from training.metrics import classification_report, majority_baseline
 from training.model_io import METRICS_FILE, install_serving_code
@@ -62,17 +62,8 @@ def fine_tune(cfg: TrainConfig) -> dict[str, Any]:
     pad_id = int(tokenizer.pad_token_id or 0)
     train_enc = encode(tokenizer, splits.train, cfg.text_input, cfg.max_seq_length, cfg.target)
     val_enc = encode(tokenizer, splits.validation, cfg.text_input, cfg.max_seq_length, cfg.target)
-    result = fit(
-        model,
-        train_enc,
-        val_enc,
-        cfg,
-        pad_id=pad_id,
-        head_map=head_map,
-        device=device,
-        started=started,
-        model_name=model_path,
-    )
+    trainer = Trainer(model, train_enc, val_enc, cfg, pad_id=pad_id, head_map=head_map, device=device)
+    result = trainer.fit(started=started, model_name=model_path)
     decision = tune_decision(cfg, splits.train, splits.validation, result.val_probs, val_enc.labels, head_map)
     model_dir = save_model(cfg, model, tokenizer, decision)
     metrics = run_metrics(cfg, result, decision, splits, device)

@@ -1,6 +1,6 @@
 """The fine-tuning loop, with its stopping rules as small objects.
 
-``fit`` trains with length-bucketed dynamic padding, warm-up + linear decay, gradient clipping and the
+``Trainer.fit`` trains with length-bucketed dynamic padding, warm-up + linear decay, gradient clipping and the
 class-weighted loss of ``training.loss``; it evaluates every epoch or N steps and stops at the first of:
 the step budget, the time budget, early stopping on validation macro-F1 (``EarlyStopping``), or a
 training-health rule (``HealthMonitor``, the rules the watchdog Lambda also applies). It restores the best
@@ -122,8 +122,8 @@ class FitResult:
     health: HealthMonitor
 
 
-class _Trainer:
-    """One training run's state: the optimiser, counters, loss windows and the best evaluation so far."""
+class Trainer:
+    """One training run: optimiser, counters, loss windows, best evaluation so far; ``fit`` is the loop."""
 
     def __init__(
         self,
@@ -131,6 +131,7 @@ class _Trainer:
         train_enc: Encoded,
         val_enc: Encoded,
         cfg: TrainConfig,
+        *,
         pad_id: int,
         head_map: Sequence[int] | None,
         device: str,
@@ -269,74 +270,65 @@ class _Trainer:
             return "early_stopping" if self.stopping.should_stop else "time_budget"
         return None
 
+    def fit(self, *, started: float, model_name: str) -> FitResult:
+        """Train until a stop rule says so, then restore the best evaluation's weights.
 
-def fit(
-    model: Any,
-    train_enc: Encoded,
-    val_enc: Encoded,
-    cfg: TrainConfig,
-    *,
-    pad_id: int,
-    head_map: Sequence[int] | None,
-    device: str,
-    started: float,
-    model_name: str,
-) -> FitResult:
-    """Train until a stop rule says so, then restore the best evaluation's weights.
-
-    ``started`` is when the run began (``--max-train-minutes`` counts from there).
-    """
-    trainer = _Trainer(model, train_enc, val_enc, cfg, pad_id, head_map, device)
-    log.info(
-        "model: %s steps: %d (%d per epoch) batch: %d padding: %s device: %s precision: %s class_weights: %s",
-        model_name,
-        trainer.total_steps,
-        trainer.steps_per_epoch,
-        cfg.batch_size,
-        cfg.padding,
-        device,
-        trainer.precision,
-        np.round(trainer.weights_np, 3).tolist(),
-    )
-    rng = np.random.default_rng(cfg.seed)
-    bar = _progress(cfg.progress_bar, trainer.total_steps)
-    stop: str | None = None
-    while stop is None:  # one pass of make_batches per epoch
-        for batch_idx in make_batches(
-            train_enc.lengths, cfg.batch_size, rng, cfg.padding, cfg.bucket_multiplier
-        ):
-            loss_value, grad_norm = trainer.train_step(batch_idx)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.4f}")
-            stop = trainer.stop_reason(loss_value, grad_norm, started)
-            if stop is not None:
-                break
-    if bar is not None:
-        bar.close()
-    if trainer.best["state"] is None:  # stopped before any evaluation (e.g. a health rule at the first steps)
-        trainer.evaluate()
-    model.load_state_dict(trainer.best["state"])
-    log.info(
-        "training stopped: %s after %d steps (%.1f s); best step %d val_macro_f1 %.4f",
-        stop,
-        trainer.step,
-        trainer.train_seconds,
-        trainer.best["step"],
-        trainer.stopping.best_score,
-    )
-    return FitResult(
-        stop_reason=stop,
-        steps=trainer.step,
-        steps_per_epoch=trainer.steps_per_epoch,
-        best_step=trainer.best["step"],
-        best_macro_f1=trainer.stopping.best_score,
-        val_probs=trainer.best["probs"],
-        train_seconds=trainer.train_seconds,
-        samples_per_second=trainer.samples_per_second,
-        precision=trainer.precision,
-        health=trainer.health,
-    )
+        ``started`` is when the run began (``--max-train-minutes`` counts from there).
+        """
+        cfg = self.cfg
+        log.info(
+            "model: %s steps: %d (%d per epoch) batch: %d padding: %s device: %s precision: %s "
+            "class_weights: %s",
+            model_name,
+            self.total_steps,
+            self.steps_per_epoch,
+            cfg.batch_size,
+            cfg.padding,
+            self.device,
+            self.precision,
+            np.round(self.weights_np, 3).tolist(),
+        )
+        rng = np.random.default_rng(cfg.seed)
+        bar = _progress(cfg.progress_bar, self.total_steps)
+        stop: str | None = None
+        while stop is None:  # one pass of make_batches per epoch
+            lengths = self.train_enc.lengths
+            for batch_idx in make_batches(lengths, cfg.batch_size, rng, cfg.padding, cfg.bucket_multiplier):
+                loss_value, grad_norm = self.train_step(batch_idx)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss_value:.4f}")
+                stop = self.stop_reason(loss_value, grad_norm, started)
+                if stop is not None:
+                    break
+        if bar is not None:
+            bar.close()
+        if (
+            self.best["state"] is None
+        ):  # stopped before any evaluation (e.g. a health rule at the first steps)
+            self.evaluate()
+        if self.best["state"] is not None:
+            self.model.load_state_dict(self.best["state"])
+        log.info(
+            "training stopped: %s after %d steps (%.1f s); best step %d val_macro_f1 %.4f",
+            stop,
+            self.step,
+            self.train_seconds,
+            self.best["step"],
+            self.stopping.best_score,
+        )
+        return FitResult(
+            stop_reason=stop,
+            steps=self.step,
+            steps_per_epoch=self.steps_per_epoch,
+            best_step=self.best["step"],
+            best_macro_f1=self.stopping.best_score,
+            val_probs=self.best["probs"],
+            train_seconds=self.train_seconds,
+            samples_per_second=self.samples_per_second,
+            precision=self.precision,
+            health=self.health,
+        )
 
 
 def _progress(enabled: str, total: int) -> Any:
