@@ -266,7 +266,7 @@ class Trainer:
         if self.step >= self.total_steps:
             return "max_steps" if cfg.max_steps > 0 and self.step == cfg.max_steps else "completed"
         if cfg.max_train_minutes > 0 and (time.perf_counter() - started) > cfg.max_train_minutes * 60:
-            self.evaluate()
+            self.evaluate()  # the last evaluation may also exhaust the early-stopping patience
             return "early_stopping" if self.stopping.should_stop else "time_budget"
         return None
 
