@@ -78,7 +78,7 @@ def test_the_check_fails_when_transformers_is_not_shipped() -> None:
     assert {m.where.module for m in missing} == {"transformers"}
     assert {m.distribution for m in missing} == {"transformers"}
     files = {m.where.path.relative_to(ROOT).as_posix() for m in missing}
-    assert {"training/train.py", "training/featurize.py", "training/inference.py"} <= files
+    assert {"training/finetune.py", "training/featurize.py", "training/inference.py"} <= files
 
     serving_without = {k: v for k, v in serving().items() if k != "transformers"}
     assert {m.where.module for m in handler_missing(images.INFERENCE_CPU, serving_without)} == {
