@@ -33,6 +33,8 @@ log = logging.getLogger("training.train")  # the run's log lines keep the entry 
 
 @dataclass
 class Splits:
+    """The three channels after the validation hold-out and the sample caps (test may be absent)."""
+
     train: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame | None
@@ -45,16 +47,7 @@ class Splits:
 def fine_tune(cfg: TrainConfig) -> dict[str, Any]:
     """Train, tune the decision on validation, save the model directory, score test; returns the metrics."""
     started = time.perf_counter()
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    if cfg.num_threads > 0:
-        torch.set_num_threads(cfg.num_threads)
-
+    _prepare_runtime(cfg)
     splits = load_splits(cfg)
     model_path = packaged.resolve(cfg.model_name_or_path)
     tokenizer, model, device = build_model(cfg, model_path)
@@ -80,6 +73,19 @@ def fine_tune(cfg: TrainConfig) -> dict[str, Any]:
     write_json(model_dir / METRICS_FILE, metrics)
     write_json(Path(cfg.output_data_dir) / METRICS_FILE, metrics)
     return metrics
+
+
+def _prepare_runtime(cfg: TrainConfig) -> None:
+    """Seeds, CPU threads, and transformers' own logging and progress bars silenced."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
 
 
 def load_splits(cfg: TrainConfig) -> Splits:
