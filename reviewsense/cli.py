@@ -69,16 +69,15 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 def cmd_local_status(args: argparse.Namespace) -> int:
     info = targets.running_local_cloud()
-    alive = info is not None
-    status = {"running": alive, **(info or {}), "home": str(targets.local_home())}
+    status = {"running": info is not None, **(info or {}), "home": str(targets.local_home())}
     if args.json:
         print(json.dumps(status))
-    elif alive and info:
+    elif info:
         print(f"running at {info['endpoint']} (pid {info['pid']}, since {info['started_at']})")
         print(f"state: {status['home']}")
     else:
         print("not running (start it with `reviewsense local up`)")
-    return 0 if alive else 3
+    return 0 if info else 3
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from reviewsense.errors import NoPipelineRunError
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
-def sfn(c: Container) -> Any:
+def _sfn(c: Container) -> Any:
     return c.client("stepfunctions")
 
 
@@ -34,19 +34,19 @@ def latest_execution(c: Container, name: str | None) -> dict[str, Any]:
     arn = c.settings.pipeline_state_machine_arn
     if name:
         execution_arn = arn.replace(":stateMachine:", ":execution:") + f":{name}"
-        return dict(sfn(c).describe_execution(executionArn=execution_arn))
-    executions = sfn(c).list_executions(stateMachineArn=arn, maxResults=100)["executions"]
+        return dict(_sfn(c).describe_execution(executionArn=execution_arn))
+    executions = _sfn(c).list_executions(stateMachineArn=arn, maxResults=100)["executions"]
     if not executions:
         raise NoPipelineRunError("no pipeline execution yet: start one with `reviewsense pipeline start`")
     newest = max(executions, key=lambda e: e["startDate"])
-    return dict(sfn(c).describe_execution(executionArn=newest["executionArn"]))
+    return dict(_sfn(c).describe_execution(executionArn=newest["executionArn"]))
 
 
 def execution_history(c: Container, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
     while True:
-        page = sfn(c).get_execution_history(**kwargs)
+        page = _sfn(c).get_execution_history(**kwargs)
         events.extend(page["events"])
         if not page.get("nextToken"):
             break
@@ -165,6 +165,7 @@ def wait_for(c: Container, name: str | None, timeout_s: float) -> str:
 
 
 def runs(c: Container) -> list[dict[str, Any]]:
-    """The pipeline's runs (the newest 100 listed), newest first."""
-    executions = sfn(c).list_executions(stateMachineArn=c.settings.pipeline_state_machine_arn, maxResults=100)
+    """The pipeline's runs (the first page of up to 100 that Step Functions lists), newest first."""
+    arn = c.settings.pipeline_state_machine_arn
+    executions = _sfn(c).list_executions(stateMachineArn=arn, maxResults=100)
     return sorted(executions["executions"], key=lambda e: e["startDate"], reverse=True)
