@@ -49,7 +49,7 @@ def bench_service(data: bytes, key: str) -> float:
 
 
 def bench_local_cloud(data: bytes, key: str) -> float:
-    from reviewsense.cli import wait_for_ingestion
+    from reviewsense.lake import wait_for_ingestion
     from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
     from reviewsense.target import Target, project_root, stage_settings
 

@@ -1,7 +1,11 @@
 """The ``reviewsense`` command: run the local cloud, feed the lake, query it, train and evaluate.
 
-Every command talks to the local cloud by default and to AWS when given ``--stage``/``--profile``.
-Heavy modules (pandas, DuckDB, torch) are imported inside the commands that need them.
+The argparse front end and the local, ingest, query and demo commands. Every command talks to the local
+cloud by default and to AWS when given ``--stage``/``--profile``. The commands call helpers one layer
+down (``console``, ``lake``, ``localcontrol``, ``pipelineops``, ``target``), which raise
+``reviewsense.errors.OperatorError`` instead of exiting; ``main`` alone turns one into a message on
+stderr and an exit status. Heavy modules (pandas, DuckDB, torch) are imported inside the commands that
+need them.
 """
 
 from __future__ import annotations
@@ -10,40 +14,21 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
+from reviewsense import lake, localcontrol, pipelinecli
 from reviewsense import target as targets
+from reviewsense.console import json_default, print_table
+from reviewsense.errors import OperatorError
 
+#: The ``--help`` text (argparse joins its lines into one paragraph).
+DESCRIPTION = """The ``reviewsense`` command: run the local cloud, feed the lake, query it, train and
+evaluate. Every command talks to the local cloud by default and to AWS when given ``--stage``/``--profile``.
+Heavy modules (pandas, DuckDB, torch) are imported inside the commands that need them.
+"""
 DEFAULT_DATA = Path("../shared/data/womens_clothing_ecommerce_reviews.csv.gz")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 60) -> None:
-    def cell(value: Any) -> str:
-        text = "NULL" if value is None else str(value)
-        text = text.replace("\n", " ")
-        return text if len(text) <= max_width else text[: max_width - 1] + "…"
-
-    cells = [[cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for r in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
-    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
 def _target(args: argparse.Namespace) -> targets.Target:
@@ -57,8 +42,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
 
     home = targets.local_home()
-    info = targets.read_endpoint_file(home)
-    if info and targets.is_alive(str(info["endpoint"])):
+    info = targets.running_local_cloud(home)
+    if info:
         print(
             f"the local cloud is already running at {info['endpoint']} (pid {info['pid']})", file=sys.stderr
         )
@@ -82,111 +67,30 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_local_cloud_in_background(port: int, timeout_s: float = 120.0) -> dict[str, Any]:
-    """Start ``reviewsense local up`` as a detached process and wait until it answers."""
-    home = targets.local_home()
-    home.mkdir(parents=True, exist_ok=True)
-    log = (home / "localcloud.log").open("ab")
-    subprocess.Popen(
-        [sys.executable, "-m", "reviewsense.cli", "local", "up", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=targets.project_root(),
-    )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        info = targets.read_endpoint_file(home)
-        if info and targets.is_alive(str(info["endpoint"])):
-            return info
-        time.sleep(0.5)
-    raise targets.LocalCloudNotRunningError(f"the local cloud did not start; see {home / 'localcloud.log'}")
-
-
 def cmd_local_status(args: argparse.Namespace) -> int:
-    info = targets.read_endpoint_file()
-    alive = bool(info and targets.is_alive(str(info["endpoint"])))
-    status = {"running": alive, **(info or {}), "home": str(targets.local_home())}
+    info = targets.running_local_cloud()
+    status = {"running": info is not None, **(info or {}), "home": str(targets.local_home())}
     if args.json:
         print(json.dumps(status))
-    elif alive and info:
+    elif info:
         print(f"running at {info['endpoint']} (pid {info['pid']}, since {info['started_at']})")
         print(f"state: {status['home']}")
     else:
         print("not running (start it with `reviewsense local up`)")
-    return 0 if alive else 3
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return 0 if info else 3
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
-    # Judge by the process, not by the endpoint: a busy server may be slow to answer.
-    info = targets.read_endpoint_file()
-    pid = int(info["pid"]) if info else 0
-    if not pid or not _pid_alive(pid):
-        print("not running")
-        return 0
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and _pid_alive(pid):
-        if targets.read_endpoint_file() is None:  # removed by the server as its last step
-            break
-        time.sleep(0.2)
-    if targets.read_endpoint_file() is not None and _pid_alive(pid):
-        print(f"error: the local cloud (pid {pid}) did not stop within 120 s", file=sys.stderr)
-        return 1
-    print("stopped (state saved)")
+    print("stopped (state saved)" if localcontrol.stop() else "not running")
     return 0
 
 
 # -- lake --------------------------------------------------------------------------------------------
 
 
-def upload_key(path: Path, channel: str, raw_prefix: str) -> str:
-    return f"{raw_prefix}{channel}/{path.name}"
-
-
-def wait_for_ingestion(
-    tgt: targets.Target, keys: dict[str, str], timeout_s: float
-) -> dict[str, dict[str, Any]]:
-    """Poll each source's manifest until it records the uploaded version (ETag)."""
-    from chalicelib.adapters.s3 import S3ObjectStore
-    from chalicelib.domain import lake
-
-    store = S3ObjectStore(tgt.client("s3"))
-    s = tgt.settings
-    done: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout_s
-    while len(done) < len(keys) and time.monotonic() < deadline:
-        for key, etag in keys.items():
-            if key in done:
-                continue
-            manifest = store.get_json(
-                s.lake_bucket, lake.manifest_key(s.curated_prefix, lake.source_digest(s.lake_bucket, key))
-            )
-            if manifest and manifest.get("etag") == etag:
-                done[key] = manifest
-        time.sleep(0.3)
-    return done
-
-
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Ingest the raw objects whose current version has no manifest (a missed or failed event)."""
-    from chalicelib.container import Container
-
-    tgt = _target(args)
-    report = Container(tgt.settings, tgt.session).reconcile_service.reconcile(
-        grace_seconds=args.grace_seconds
-    )
+    report = _target(args).container().reconcile_service.reconcile(grace_seconds=args.grace_seconds)
     if args.json:
         print(json.dumps(report))
     else:
@@ -209,21 +113,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print("error: give files to upload, or --reconcile", file=sys.stderr)
         return 2
     tgt = _target(args)
-    s3 = tgt.client("s3")
     uploaded: dict[str, str] = {}
     for raw in args.paths:
         path = Path(raw)
         if not path.is_file():
             print(f"error: {path} is not a file", file=sys.stderr)
             return 2
-        key = upload_key(path, args.channel, tgt.settings.raw_prefix)
-        with path.open("rb") as fh:
-            response = s3.put_object(Bucket=tgt.settings.lake_bucket, Key=key, Body=fh)
-        uploaded[key] = str(response["ETag"]).strip('"')
+        key, etag = lake.upload(tgt, path, args.channel)
+        uploaded[key] = etag
         print(f"uploaded {path} -> s3://{tgt.settings.lake_bucket}/{key}")
     if not args.wait:
         return 0
-    reports = wait_for_ingestion(tgt, uploaded, args.timeout)
+    reports = lake.wait_for_ingestion(tgt, uploaded, args.timeout)
     rows = [
         (key, r.get("records"), r.get("curated"), r.get("quarantined"), json.dumps(r.get("reasons", {})))
         for key, r in reports.items()
@@ -242,7 +143,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     result = run_query(_target(args), args.sql)
     if args.json:
         for record in result.records():
-            print(json.dumps(record, default=_json_default))
+            print(json.dumps(record, default=json_default))
     else:
         print_table(result.columns, result.rows)
     return 0
@@ -273,7 +174,7 @@ def cmd_training(module: str) -> Callable[[argparse.Namespace], int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reviewsense", description=__doc__)
+    parser = argparse.ArgumentParser(prog="reviewsense", description=DESCRIPTION)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--stage",
@@ -333,9 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ingest-only", action="store_true", help="stop after ingestion (no training run)")
     demo.set_defaults(func=cmd_demo)
 
-    from reviewsense.pipelinecli import add_commands
-
-    add_commands(sub, common)
+    pipelinecli.add_commands(sub, common)
     sub.add_parser("evaluate", help="evaluate a model on labelled data (`reviewsense evaluate --help`)")
     sub.add_parser("train", help="train candidates, pick the best (`reviewsense train --help`)")
     return parser
@@ -352,9 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except targets.LocalCloudNotRunningError as exc:
+    except OperatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     return code
 
 

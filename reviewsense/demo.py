@@ -13,8 +13,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reviewsense import localcontrol, pipelineops
 from reviewsense import target as targets
-from reviewsense.cli import print_table, start_local_cloud_in_background, upload_key, wait_for_ingestion
+from reviewsense.console import print_table
+from reviewsense.errors import NoPipelineRunError
+from reviewsense.lake import upload, wait_for_ingestion
 from reviewsense.lakequery import run_query
 
 if TYPE_CHECKING:
@@ -50,16 +53,15 @@ def run_demo(data: Path, port: int, timeout_s: float, with_pipeline: bool = True
             f"error: dataset not found at {data} (pass --data PATH or set REVIEWSENSE_DATA)", file=sys.stderr
         )
         return 2
-    info = targets.read_endpoint_file()
-    if info and targets.is_alive(str(info["endpoint"])):
+    info = targets.running_local_cloud()
+    if info:
         print(f"using the local cloud at {info['endpoint']}")
     else:
         print(f"starting the local cloud on port {port} ...")
-        info = start_local_cloud_in_background(port)
+        info = localcontrol.start_in_background(port)
         print(f"local cloud running at {info['endpoint']} (pid {info['pid']})")
         print("  `reviewsense local down` stops it; the lake is kept on disk for the next start")
     tgt = targets.resolve()
-    s3 = tgt.client("s3")
     uploads = [(data, "reviews")] + [(p, p.stem) for p in sorted(EXAMPLES.glob("*")) if p.is_file()]
 
     _section("Ingestion (S3 upload -> EventBridge -> ingest Lambda)")
@@ -67,9 +69,7 @@ def run_demo(data: Path, port: int, timeout_s: float, with_pipeline: bool = True
     started = time.perf_counter()
     keys: dict[str, str] = {}
     for path, channel in uploads:
-        key = upload_key(path, channel, tgt.settings.raw_prefix)
-        with path.open("rb") as fh:
-            etag = s3.put_object(Bucket=tgt.settings.lake_bucket, Key=key, Body=fh)["ETag"].strip('"')
+        key, etag = upload(tgt, path, channel)
         keys[key] = etag
     reports = wait_for_ingestion(tgt, keys, timeout_s)
     elapsed = time.perf_counter() - started
@@ -102,15 +102,13 @@ SAMPLES = [
 
 def _run_started_since(c: Container, since: float, wait_s: float) -> dict[str, Any] | None:
     """The newest pipeline run if it started after ``since`` (waiting up to ``wait_s``), else None."""
-    from reviewsense.pipelinecli import latest_execution
-
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:
-            execution = latest_execution(c, None)
+            execution = pipelineops.latest_execution(c, None)
             if execution["startDate"].timestamp() >= since - 1:
                 return execution
-        except SystemExit:  # no run at all yet
+        except NoPipelineRunError:  # no run at all yet
             pass
         time.sleep(1)
     return None
@@ -122,10 +120,7 @@ def run_pipeline_part(tgt: targets.Target, timeout_s: float, uploaded_at: float)
     Re-uploading files the lake already holds starts no run (ingestion is idempotent per object version),
     so a second demo on the same local cloud would otherwise show the previous run as if it were new.
     """
-    from chalicelib.container import Container
-    from reviewsense.pipelinecli import latest_execution, step_view, wait_for
-
-    c = Container(tgt.settings, tgt.session)
+    c = tgt.container()
     _section("Training pipeline (started by the new-data trigger)")
     execution = _run_started_since(c, uploaded_at, wait_s=20)
     if execution is None:
@@ -135,12 +130,14 @@ def run_pipeline_part(tgt: targets.Target, timeout_s: float, uploaded_at: float)
             flush=True,
         )
         started = c.pipeline_trigger.start(f"demo-{int(time.time())}", "manual")
-        execution = latest_execution(c, started["execution_name"])
+        execution = pipelineops.latest_execution(c, started["execution_name"])
     print(
         f"following {execution['name']} (bounded demo budget; `reviewsense pipeline status` shows the steps)"
     )
-    code = wait_for(c, execution["name"], timeout_s)
-    print_table(["step", "status", "visits", "seconds", "error"], step_view(c, execution["executionArn"]))
+    code = pipelineops.exit_status(pipelineops.wait_for(c, execution["name"], timeout_s))
+    print_table(
+        ["step", "status", "visits", "seconds", "error"], pipelineops.step_view(c, execution["executionArn"])
+    )
     _section("Model registry")
     rows = [
         [

@@ -13,15 +13,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings
+from reviewsense.errors import LocalCloudNotRunningError, StageNotDeployedError
+from reviewsense.stageconfig import stage_environment
+
+if TYPE_CHECKING:
+    from chalicelib.container import Container
 
 DEFAULT_PORT = 4566
-
-
-class LocalCloudNotRunningError(RuntimeError):
-    """No local cloud answers at the advertised endpoint."""
 
 
 def project_root() -> Path:
@@ -75,6 +76,12 @@ def is_alive(endpoint: str, timeout_s: float = 10.0) -> bool:
         return False
 
 
+def running_local_cloud(home: Path | None = None) -> dict[str, Any] | None:
+    """The advertised endpoint file of the local cloud if that cloud answers, else None."""
+    info = read_endpoint_file(home)
+    return info if info and is_alive(str(info["endpoint"])) else None
+
+
 @dataclass(frozen=True)
 class Target:
     settings: Settings
@@ -89,9 +96,11 @@ class Target:
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
 
+    def container(self) -> Container:
+        """The services the Lambdas use (``chalicelib``), wired to this target."""
+        from chalicelib.container import Container
 
-class StageNotDeployedError(RuntimeError):
-    """The stage's stack is not deployed in this account and region."""
+        return Container(self.settings, self.session)
 
 
 def deployed_environment(session: Any, stage: str) -> dict[str, str]:
@@ -111,8 +120,6 @@ def deployed_environment(session: Any, stage: str) -> dict[str, str]:
 def stage_settings(
     stage: str, endpoint_url: str | None, region: str, deployed: dict[str, str] | None = None
 ) -> Settings:
-    from reviewsense.localcloud.server import stage_environment
-
     env = {**stage_environment(project_root(), stage), **(deployed or {})}
     env["AWS_REGION"] = region
     if endpoint_url:
@@ -125,8 +132,8 @@ def resolve(stage: str = "local", profile: str | None = None, home: Path | None 
     import boto3
 
     if stage == "local" and profile is None:
-        info = read_endpoint_file(home)
-        if info is None or not is_alive(str(info["endpoint"])):
+        info = running_local_cloud(home)
+        if info is None:
             raise LocalCloudNotRunningError(
                 "the local cloud is not running: start it with `reviewsense local up` (or `make demo`)"
             )

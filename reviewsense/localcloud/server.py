@@ -32,6 +32,7 @@ from reviewsense.localcloud.provision import Provisioned, Provisioner
 from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
 from reviewsense.localcloud.scheduler import LocalScheduler
 from reviewsense.localcloud.state import Snapshotter, StateStore
+from reviewsense.stageconfig import stage_environment
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -39,14 +40,6 @@ LOCAL_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 _MUTATING = {"POST", "PUT", "DELETE", "PATCH"}
-
-
-def stage_environment(project_root: Path, stage: str) -> dict[str, str]:
-    """The environment variables Chalice gives the functions of ``stage`` (top level, then stage)."""
-    config = json.loads((project_root / ".chalice" / "config.json").read_text())
-    env = dict(config.get("environment_variables", {}))
-    env.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
-    return {k: str(v) for k, v in env.items()}
 
 
 @dataclass(frozen=True)

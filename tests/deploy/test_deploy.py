@@ -177,10 +177,11 @@ def test_a_region_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_cli_reads_a_deployed_stage_from_its_functions(translated: Path) -> None:
     from reviewsense import target
+    from reviewsense.errors import StageNotDeployedError
 
     with mock_aws(config=MOTO_CONFIG), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Tried to parse AWS::")
-        with pytest.raises(target.StageNotDeployedError, match="make deploy STAGE=dev"):
+        with pytest.raises(StageNotDeployedError, match="make deploy STAGE=dev"):
             target.resolve(stage="dev")
         session = boto3.session.Session()  # the test environment's credentials, us-east-1
         deployment(session).deploy(translated, "cloudformation.json")

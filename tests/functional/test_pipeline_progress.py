@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from chalicelib.container import Container
-from reviewsense import pipelinecli
+from reviewsense import pipelineops
 
 
 def _scheduled(action: str, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -29,17 +29,17 @@ def test_the_current_job_is_the_last_one_the_run_created() -> None:
         _scheduled("describeTrainingJob", {"TrainingJobName": "rs-run-train"}),
         {"type": "WaitStateEntered", "stateEnteredEventDetails": {"name": "WaitTrain"}},
     ]
-    assert pipelinecli.current_job(events) == ("rs-run-train", "/aws/sagemaker/TrainingJobs")
-    assert pipelinecli.current_job(events[:2]) == ("rs-run-featurize", "/aws/sagemaker/ProcessingJobs")
-    assert pipelinecli.current_job(events[4:]) is None
+    assert pipelineops.current_job(events) == ("rs-run-train", "/aws/sagemaker/TrainingJobs")
+    assert pipelineops.current_job(events[:2]) == ("rs-run-featurize", "/aws/sagemaker/ProcessingJobs")
+    assert pipelineops.current_job(events[4:]) is None
 
 
 def test_job_progress_is_the_newest_log_line_of_the_job(aws: Any) -> None:
     container = Container(session=aws)
     logs = aws.client("logs")
-    assert pipelinecli.job_progress(container, "rs-run-train", "/aws/sagemaker/TrainingJobs") == ""
+    assert pipelineops.job_progress(container, "rs-run-train", "/aws/sagemaker/TrainingJobs") == ""
     logs.create_log_group(logGroupName="/aws/sagemaker/TrainingJobs")
-    assert pipelinecli.job_progress(container, "rs-run-train", "/aws/sagemaker/TrainingJobs") == ""
+    assert pipelineops.job_progress(container, "rs-run-train", "/aws/sagemaker/TrainingJobs") == ""
     now = int(time.time() * 1000)
     for job in ("rs-run-train", "rs-other-train"):
         logs.create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=f"{job}/algo-1")
@@ -51,5 +51,5 @@ def test_job_progress_is_the_newest_log_line_of_the_job(aws: Any) -> None:
                 {"timestamp": now - 1_000, "message": f"{job} step 20/250 loss 0.74\n"},
             ],
         )
-    line = pipelinecli.job_progress(container, "rs-run-train", "/aws/sagemaker/TrainingJobs")
+    line = pipelineops.job_progress(container, "rs-run-train", "/aws/sagemaker/TrainingJobs")
     assert line == "rs-run-train step 20/250 loss 0.74"
