@@ -34,7 +34,7 @@ def sourcedir_files(project_root: Path) -> dict[str, Path]:
             if "__pycache__" not in path.parts:
                 files[path.relative_to(project_root).as_posix()] = path
     files["chalicelib/__init__.py"] = project_root / "chalicelib" / "__init__.py"
-    files[SERVING_REQUIREMENTS] = project_root / SERVING_REQUIREMENTS  # train.py copies it into model.tar.gz
+    files[SERVING_REQUIREMENTS] = project_root / SERVING_REQUIREMENTS  # model_io copies it into model.tar.gz
     files[REQUIREMENTS] = project_root / SHIPPED_REQUIREMENTS
     return files
 

@@ -2,8 +2,9 @@
 
 SageMaker Debugger is closed to new customers, so the rules that stop an unhealthy training job are ours.
 They are plain functions over a list of :class:`MetricPoint` so that the same code runs in two places:
-inside ``training/train.py`` after every logging step / evaluation, and in the watchdog Lambda that reads
-the metric lines of a running SageMaker job (see :func:`parse_metric_line`) and calls StopTrainingJob.
+inside the training job (``training/fit.py``) after every logging step / evaluation, and in the watchdog
+Lambda that reads the metric lines of a running SageMaker job (see :func:`parse_metric_line`) and calls
+StopTrainingJob.
 
 Pure and stdlib only: this file is shipped in the SageMaker source directory next to ``training/`` and
 must import nothing else from ``chalicelib``.

@@ -2,7 +2,8 @@
 
 SageMaker Debugger (whose rule actions stopped unhealthy jobs) is closed to new customers, so this
 Lambda does it: it reads a running job's metric lines from CloudWatch Logs, applies the same rules
-``training/train.py`` applies to itself, and on a violation calls StopTrainingJob and alerts on SNS.
+the training job applies to itself (``training/fit.py``), and on a violation calls StopTrainingJob and
+alerts on SNS.
 It only ever looks at this app's jobs (names starting with ``RESOURCE_PREFIX``): other jobs in the
 account are neither described nor stopped, and its IAM policy does not allow it to.
 """
