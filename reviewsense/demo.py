@@ -2,7 +2,9 @@
 
 Starts the local cloud when none is running, uploads the Kaggle reviews and a few multichannel
 feedback examples into the raw zone exactly as upstream channels would, waits for the ingest
-function, and summarises the lake with SQL.
+function and summarises the lake with SQL; then (unless ``--ingest-only``) follows the training run
+the new data triggered, or starts one, prints its steps and the model registry, and scores sample
+reviews on the endpoint.
 """
 
 from __future__ import annotations

@@ -1,14 +1,16 @@
 """Candidate search under a time budget, with a leaderboard (what the course did with Autopilot).
 
 ``reviewsense train --candidates linear,minilm-demo --data reviews.csv.gz`` runs this: it featurizes the
-data if given raw, trains each candidate (the TF-IDF + LR baseline and / or transformer configurations of
-``training.train``) while time is left, ranks them by validation macro-F1 (never test), writes
+data if given raw, trains each candidate (the TF-IDF + LR baseline and / or transformer configurations,
+run in-process by ``training.finetune``) while time is left, ranks them by validation macro-F1 (never
+test), writes
 ``leaderboard.json`` / ``leaderboard.csv`` and copies the winner to ``<output>/best`` plus
 ``<output>/best/model.tar.gz``.
 
 Candidates are names from :data:`CANDIDATES`, or a JSON list (inline or a file) of
 ``{"name": ..., "kind": "linear" | "transformer", "params": {...}}`` where params are the ``--key value``
-arguments of ``training.train`` / ``training.baselines``.
+arguments of ``training.train`` (the fields of ``training.train_config.TrainConfig``) /
+``training.baselines``.
 """
 
 from __future__ import annotations

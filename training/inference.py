@@ -1,7 +1,8 @@
 """Scoring a ReviewSense model directory, and the SageMaker PyTorch serving handler.
 
-This one file is the single scoring path: ``train.py`` copies it into ``<model_dir>/code/inference.py``
-(what the SageMaker PyTorch serving container loads: model_fn / input_fn / predict_fn / output_fn), and
+This one file is the single scoring path: every trainer copies it into ``<model_dir>/code/inference.py``
+with ``training.model_io.install_serving_code`` (what the SageMaker PyTorch serving container loads:
+model_fn / input_fn / predict_fn / output_fn), and
 ``evaluate.py``, the candidate search and the local endpoint load models through it (via model_io).
 It must therefore stay self-contained: stdlib + numpy at module level, torch / transformers imported
 lazily, nothing from the ``training`` package.

@@ -1,4 +1,6 @@
-"""Rating -> sentiment mapping shared by ingestion, training and scoring.
+"""Rating -> sentiment mapping of the lake: ingestion (``chalicelib.domain.reviews``) derives it.
+
+The training code applies the same rule to ratings in ``training/data.py`` (``rating_to_label``).
 
 Negative = rating 1-2, neutral = 3, positive = 4-5 (the 3-class protocol of the published results).
 Sentiment is stored as -1/0/1 in the lake; models use class indices 0/1/2 in the same order.

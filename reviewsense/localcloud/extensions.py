@@ -11,8 +11,9 @@ Three hooks, all pinned to moto 5.2.5 (``requirements-dev.txt``) and guarded by 
   state machines (moto raises ``NotImplementedError`` for both) invoke the function asynchronously
   or start an execution; every other target type keeps moto's own delivery.
 
-SageMaker compute has its own patches (``sagemaker/patches.py``); both sets are applied and undone
-through ``patching.Patches``.
+These are not the only changes to moto: request validation (``strict.py``), the error names of failed
+Step Functions tasks (``sfnerrors.py``) and SageMaker compute (``sagemaker/patches.py``) are patch sets of
+their own; every set is applied and undone through ``patching.Patches``.
 
 Handler code, adapters and state machine definitions stay exactly what runs on AWS.
 """

@@ -1,8 +1,10 @@
 """One way to patch moto: replace class attributes, remember what was there, put it back exactly.
 
-The local cloud changes moto in two places (``extensions.py`` for Lambda, EventBridge and Step Functions;
-``sagemaker/patches.py`` for SageMaker compute). Both install on start and uninstall on stop, tests
-install and uninstall them in-process many times, and an uninstall that left a patched method behind (or
+The local cloud changes moto in four places, each a ``Patches`` of its own: ``extensions.py`` (Lambda
+invoke, EventBridge targets, ``aws-sdk:*`` task results), ``strict.py`` (request validation),
+``sfnerrors.py`` (the error names of failed Step Functions tasks) and ``sagemaker/patches.py`` (SageMaker
+compute). All install on start and uninstall on stop, tests install and uninstall them in-process many
+times, and an uninstall that left a patched method behind (or
 restored an inherited method as an own attribute) would leak into every later test. ``Patches`` keeps that
 bookkeeping in one place: it records the original of each (class, attribute) it replaces, including
 "there was none", installs at most once, and restores exactly.

@@ -3,9 +3,11 @@
 ``reviewsense local up`` runs this. It starts moto's server (the AWS APIs, made as strict as AWS
 about requests by ``strict.py``), restores the state saved by the previous run, applies the
 ``local`` stage of ``.chalice/config.json`` to the environment (exactly the variables the
-deployed Lambdas get), provisions the app's resources,
-registers every Chalice handler with the in-process Lambda runtime and installs the moto
-extensions that make events reach them. Clients find it through ``<home>/endpoint.json``.
+deployed Lambdas get; ``reviewsense.stageconfig``), provisions the app's resources (``provision.py``),
+registers every Chalice handler with the in-process Lambda runtime (``runtime.py``), installs the moto
+extensions that make events reach them (``extensions.py``) and the local SageMaker compute
+(``sagemaker/``), and starts the schedule rules (``scheduler.py``). S3 writes go through the journal
+(``journal.py``) and state is snapshotted (``state.py``). Clients find it through ``<home>/endpoint.json``.
 """
 
 from __future__ import annotations

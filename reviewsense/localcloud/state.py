@@ -3,8 +3,8 @@
 moto keeps everything in memory. Its per-service backends pickle cleanly except SQS (it holds
 locks), so we snapshot the services whose contents users care about: S3 (the lake, model
 artifacts), Glue (the catalog), DynamoDB (idempotency, feedback), SageMaker (registry, endpoints),
-Step Functions (state machines, executions and their history), SNS and EventBridge. Queues are
-recreated empty on start.
+Step Functions (state machines, executions and their history), SNS, EventBridge, IAM and CloudWatch
+(``PERSISTED_SERVICES``). Queues are recreated empty on start.
 
 Snapshots are written shortly after changes, so on their own they could lose the last seconds. S3
 object writes are therefore also journaled before they are acknowledged (``journal.py``): ``load``
