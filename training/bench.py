@@ -1,7 +1,8 @@
 """Training-throughput benchmark: length-bucketed dynamic padding vs fixed max-length padding.
 
 The modes (``--modes``, default ``bucket,fixed,bucket-bf16``: padding, optionally with bf16 autocast) train
-the same model (same initial weights, same seed) for the same number of steps in one process, interleaved step by step, so the speed-up is measured side by side under the same machine load.
+the same model (same initial weights, same seed) for the same number of steps in one process, interleaved
+step by step, so the speed-up is measured side by side under the same machine load.
 Reports samples/s, seconds/step, mean padded batch width and the share of padding tokens; also the
 inference throughput of the length-sorted scoring path. ``make bench-train`` runs it.
 """

@@ -76,8 +76,7 @@ def test_every_make_target_named_exists(doc: str) -> None:
 def test_the_checks_see_a_missing_path_and_a_missing_target(tmp_path: Path) -> None:
     (tmp_path / "chalicelib").mkdir()
     (tmp_path / "chalicelib" / "real.py").write_text("")
-    text = '`chalicelib/real.py`, `chalicelib/gone.py`, `chalicelib/<name>.py`, `training/<x>`, `make nope Y="a B"`'
-
+    text = '`chalicelib/real.py` `chalicelib/gone.py` `chalicelib/<n>.py` `training/<x>` `make nope Y="a B"`'
     assert missing_paths(tmp_path, repo_paths(text)) == ["chalicelib/gone.py", "training/<x>"]
     assert named_targets(text) == {"nope"}
     assert make_targets("test: install\n\tpytest\nnope-not:\n") == {"test", "nope-not"}
