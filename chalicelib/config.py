@@ -2,14 +2,15 @@
 
 Every name that differs between the local cloud and AWS (bucket, tables, topics, endpoint) lives
 here, so handlers, services and adapters never read ``os.environ`` themselves. Tests build
-``Settings`` directly.
+``Settings`` directly. The lake's catalogued table names are the same everywhere: they live with
+their schemas in ``chalicelib.domain.tables``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib.images import JobKind, framework_image_uri
@@ -28,8 +29,6 @@ class Settings:
     curated_prefix: str = "curated/"
     quarantine_prefix: str = "quarantine/"
     glue_database: str = "reviewsense"
-    reviews_table: str = "reviews"
-    quarantine_table: str = "quarantine"
     idempotency_table: str = "reviewsense-local-idempotency"
     event_bus: str = "default"
     event_source: str = "reviewsense.ingest"
@@ -79,7 +78,6 @@ class Settings:
     #: Default hyperparameters of a pipeline run (JSON); the bounded demo budget locally.
     training_hyperparameters: str = "{}"
     code_version: str = "unknown"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         jobs: tuple[tuple[JobKind, str], ...] = (

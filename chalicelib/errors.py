@@ -20,14 +20,6 @@ class TerminalError(ReviewSenseError):
     """A failure that retrying cannot fix."""
 
 
-class ConfigurationError(TerminalError):
-    """Settings or deployed resources do not match what the code expects."""
-
-
-class UnreadableObjectError(TerminalError):
-    """An uploaded object cannot be read at all (corrupt gzip, unsupported format, too large)."""
-
-
 class DependencyUnavailableError(RetryableError):
     """An AWS dependency answered with throttling or a 5xx error."""
 

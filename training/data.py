@@ -1,8 +1,8 @@
 """Load labelled reviews from the curated lake (Parquet) or the raw Kaggle CSV into one canonical frame.
 
-featurize, train, evaluate and the baselines all read reviews through :func:`load_reviews`, so the
+featurize, train, evaluate and the baselines all read reviews through :func:`load_reviews`. The
 mapping rating -> label (0 = negative: 1-2 stars, 1 = neutral: 3, 2 = positive: 4-5) and the column
-names live in exactly one place.
+names are the lake's own (``chalicelib.domain.labels`` and ``chalicelib.domain.tables``), imported here.
 """
 
 from __future__ import annotations
@@ -15,25 +15,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chalicelib.domain.labels import (
+    CLASS_NAMES,
+    RATING_RULE,
+    SENTIMENT_NAMES,
+    class_index,
+    sentiment_from_rating,
+)
+from chalicelib.domain.tables import REVIEW_INPUT_COLUMNS
+
 log = logging.getLogger(__name__)
 
-LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+#: Class names in class-index order, and the canonical columns: both from ``chalicelib.domain``, the one
+#: definition the lake uses too.
+LABELS: tuple[str, ...] = CLASS_NAMES
 LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
 
-CANONICAL_COLUMNS: tuple[str, ...] = (
-    "review_id",
-    "channel",
-    "product_id",
-    "division",
-    "department",
-    "product_class",
-    "age",
-    "title",
-    "text",
-    "rating",
-    "recommended",
-    "label",
-)
+CANONICAL_COLUMNS: tuple[str, ...] = (*REVIEW_INPUT_COLUMNS, "label")
 FACET_COLUMNS: tuple[str, ...] = ("channel", "product_id", "division", "department", "product_class", "age")
 
 KAGGLE_COLUMNS: dict[str, str] = {
@@ -58,22 +56,19 @@ def label_map() -> dict[str, Any]:
         "labels": list(LABELS),
         "label2id": dict(LABEL2ID),
         "id2label": {str(i): name for i, name in enumerate(LABELS)},
-        "rating_rule": {"negative": [1, 2], "neutral": [3], "positive": [4, 5]},
+        "rating_rule": {SENTIMENT_NAMES[s]: list(stars) for s, stars in RATING_RULE.items()},
     }
 
 
 def rating_to_label(rating: float | int | None) -> int | None:
-    """1-2 stars -> 0 (negative), 3 -> 1 (neutral), 4-5 -> 2 (positive); anything else -> None."""
+    """1-2 stars -> 0 (negative), 3 -> 1 (neutral), 4-5 -> 2 (positive); anything else -> None.
+
+    The lake's rule (``sentiment_from_rating``) on the rounded rating, as a class index.
+    """
     if rating is None or pd.isna(rating):
         return None
-    r = round(float(rating))
-    if r in (1, 2):
-        return 0
-    if r == 3:
-        return 1
-    if r in (4, 5):
-        return 2
-    return None
+    sentiment = sentiment_from_rating(round(float(rating)))
+    return None if sentiment is None else class_index(sentiment)
 
 
 def _is_kaggle(frame: pd.DataFrame) -> bool:

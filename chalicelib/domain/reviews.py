@@ -49,25 +49,6 @@ class FileFormat(StrEnum):
     JSONL = "jsonl"
 
 
-#: Canonical column order of the curated ``reviews`` table (partition columns excluded).
-REVIEW_COLUMNS: tuple[str, ...] = (
-    "review_id",
-    "channel",
-    "product_id",
-    "division",
-    "department",
-    "product_class",
-    "age",
-    "title",
-    "text",
-    "rating",
-    "recommended",
-    "sentiment",
-    "source_key",
-    "record_number",
-    "ingested_at",
-)
-
 #: Upstream column names (normalised: lower case, non-alphanumerics as ``_``) for each canonical field.
 COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
     "review_id": (

@@ -1,6 +1,8 @@
-"""Schemas of the lake's catalogued tables (Athena/Glue types), shared by writers and the catalog.
+"""Schemas of the lake's catalogued tables (Athena/Glue types): the one definition of the review schema.
 
-``channel`` and ``ingest_date`` are partition columns: they live in the object path, not in the files.
+Writers, the catalog, the canonical ``Review`` record and the training jobs' frames (``training.data``,
+shipped with this package) all take the table names and columns from here. ``channel`` and
+``ingest_date`` are partition columns: they live in the object path, not in the files.
 """
 
 from __future__ import annotations
@@ -60,4 +62,20 @@ QUARANTINE = TableSchema(
         ("raw_record", "string"),
         ("quarantined_at", "timestamp"),
     ),
+)
+
+#: Columns the lake adds to what a channel sent: the sentiment label and the lineage of each row.
+REVIEW_DERIVED_COLUMNS: tuple[str, ...] = ("sentiment", "source_key", "record_number", "ingested_at")
+
+#: Field order of one review record (``chalicelib.domain.reviews.Review``): the id, its channel (a
+#: partition column in the table), then the table's columns.
+REVIEW_RECORD_COLUMNS: tuple[str, ...] = (
+    REVIEWS.column_names[0],
+    "channel",
+    *REVIEWS.column_names[1:],
+)
+
+#: The fields of a review as a channel sends it (no label, no lineage): what training reads as features.
+REVIEW_INPUT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in REVIEW_RECORD_COLUMNS if c not in REVIEW_DERIVED_COLUMNS
 )

@@ -35,6 +35,7 @@ from chalicelib.domain.pipeline import (
     registry_metadata,
     run_id_for,
 )
+from chalicelib.domain.tables import REVIEWS
 from chalicelib.errors import EndpointBusyError, TerminalError
 
 CHAMPION = "champion"
@@ -104,7 +105,7 @@ class PipelineService:
                 champion_model_data=champion["model_data"] if champion else None,
                 code_prefix=s.code_prefix,
                 pipeline_prefix=s.pipeline_prefix,
-                curated_prefix=f"{s.curated_prefix}reviews/",
+                curated_prefix=f"{s.curated_prefix}{REVIEWS.folder}/",
             )
         )
         plan["trigger"] = event.get("trigger", "manual")

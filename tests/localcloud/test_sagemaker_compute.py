@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import pytest
 from botocore.exceptions import ClientError
 
-from reviewsense.localcloud.sagemaker import build_sourcedir
+from reviewsense.codepublish import build_sourcedir_archive
 from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
 from reviewsense.target import free_port, local_client
 from tests.conftest import ROOT
@@ -624,7 +624,7 @@ def test_the_project_trains_with_train_py_and_serves_with_its_handler(cloud: Clo
         cloud,
         "",
         program="training/train.py",
-        sourcedir=build_sourcedir(ROOT),
+        sourcedir=build_sourcedir_archive(ROOT),
         channels={"train": f"s3://{BUCKET}/project/train/"},
         metrics=METRIC_DEFINITIONS,
         hyperparameters={

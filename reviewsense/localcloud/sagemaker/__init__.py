@@ -20,12 +20,11 @@ SageMaker backend and response classes and the sagemaker-runtime response and ha
   source dir, ``code/requirements.txt`` of the model, nothing for processing), as in SageMaker.
 
 Creating a job or an endpoint returns at once; the work happens in background threads that talk to the
-local cloud through boto3 like any other client. ``build_sourcedir`` packs the repository's training code
-the way the pipeline uploads it.
+local cloud through boto3 like any other client. The training code they run is packed by
+``reviewsense.codepublish``, the one builder used locally and on AWS.
 
 One module per concern:
 
-* ``sourcedir``: ``build_sourcedir``;
 * ``common``: names, S3 URIs, hyperparameter arguments, archives, error shapes, clients, job environment;
 * ``telemetry``: CloudWatch Logs and metrics, buffered;
 * ``process``: running one job's process (streams, stop, max runtime);
@@ -42,14 +41,12 @@ from reviewsense.localcloud.sagemaker.common import hyperparameter_args, split_s
 from reviewsense.localcloud.sagemaker.endpoints import InvokeResult
 from reviewsense.localcloud.sagemaker.manager import LocalSageMaker
 from reviewsense.localcloud.sagemaker.patches import install, uninstall
-from reviewsense.localcloud.sagemaker.sourcedir import build_sourcedir
 from reviewsense.localcloud.sagemaker.variants import VariantServer
 
 __all__ = [
     "InvokeResult",
     "LocalSageMaker",
     "VariantServer",
-    "build_sourcedir",
     "hyperparameter_args",
     "install",
     "split_s3_uri",
