@@ -91,10 +91,6 @@ class Settings:
                     self, f"{kind}_image", framework_image_uri(kind, self.region, instance_type)
                 )
 
-    @property
-    def function_prefix(self) -> str:
-        return f"{APP_NAME}-{self.stage}-"
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``REVIEWSENSE_*`` variables (set per stage in ``.chalice/config.json``)."""

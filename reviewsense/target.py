@@ -89,10 +89,6 @@ class Target:
     endpoint_url: str | None
     stage: str
 
-    @property
-    def is_local(self) -> bool:
-        return self.endpoint_url is not None
-
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
 

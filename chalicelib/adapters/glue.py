@@ -103,14 +103,3 @@ class GlueCatalog:
             if _code(exc) != "AlreadyExistsException":
                 raise
         self._known.add(marker)
-
-    def table_location(self, database: str, table: str) -> str:
-        return str(
-            self._glue.get_table(DatabaseName=database, Name=table)["Table"]["StorageDescriptor"]["Location"]
-        )
-
-    def list_tables(self, database: str) -> list[str]:
-        names: list[str] = []
-        for page in self._glue.get_paginator("get_tables").paginate(DatabaseName=database):
-            names.extend(t["Name"] for t in page.get("TableList", []))
-        return names

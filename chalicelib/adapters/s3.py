@@ -60,7 +60,6 @@ class ObjectStore(Protocol):
     def get_json(self, bucket: str, key: str) -> Any | None: ...
     def put_json(self, bucket: str, key: str, value: Any) -> None: ...
     def delete(self, bucket: str, keys: list[str]) -> None: ...
-    def list_keys(self, bucket: str, prefix: str) -> list[str]: ...
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]: ...
 
 
@@ -129,9 +128,6 @@ class S3ObjectStore:
         for start in range(0, len(keys), 1000):
             chunk = keys[start : start + 1000]
             self._s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
-
-    def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        return [obj.key for obj in self.list_objects(bucket, prefix)]
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
         """Every object under ``prefix``, page by page (ListObjectsV2: needs s3:ListBucket)."""
