@@ -95,10 +95,6 @@ def read_json(model_dir: str | Path, name: str) -> dict[str, Any]:
     return data
 
 
-def read_label_map(model_dir: str | Path) -> dict[str, Any]:
-    return read_json(model_dir, LABEL_MAP_FILE)
-
-
 def load_predictor(path: str | Path, device: str = "auto", batch_size: int = 64) -> SentimentPredictor:
     """Load a model directory or model.tar.gz for scoring (the same code SageMaker serving runs)."""
     from training.inference import SentimentPredictor

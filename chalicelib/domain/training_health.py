@@ -56,10 +56,6 @@ class MetricPoint:
     val_loss: float | None = None
     val_macro_f1: float | None = None
 
-    @property
-    def is_evaluation(self) -> bool:
-        return self.val_loss is not None
-
     def to_dict(self) -> dict[str, float | int | None]:
         return {
             "step": self.step,

@@ -29,7 +29,7 @@ def test_resolve_and_load_from_archive(trained: dict[str, Any], tmp_path: Path) 
     first = model_io.resolve_model_dir(tar, cache_dir=tmp_path / "cache")
     assert (first / "label_map.json").is_file()
     assert model_io.resolve_model_dir(tar, cache_dir=tmp_path / "cache") == first  # cached by content hash
-    assert model_io.read_label_map(first)["labels"] == ["negative", "neutral", "positive"]
+    assert model_io.read_json(first, model_io.LABEL_MAP_FILE)["labels"] == ["negative", "neutral", "positive"]
     predictor = model_io.load_predictor(tar)
     assert predictor.predict(["love it"])[0]["label"] in predictor.labels
     assert model_io.resolve_model_dir(trained["model_dir"]) == trained["model_dir"]

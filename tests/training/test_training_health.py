@@ -155,4 +155,3 @@ def test_log_lines_fold_into_a_history_the_watchdog_can_check() -> None:
 def test_metric_point_round_trip() -> None:
     point = MetricPoint(step=5, epoch=0.5, train_loss=0.4, grad_norm=1.5, val_loss=0.3, val_macro_f1=0.7)
     assert MetricPoint.from_dict(point.to_dict()) == point
-    assert point.is_evaluation and not MetricPoint(step=1, train_loss=0.1).is_evaluation
