@@ -84,11 +84,14 @@ class S3ObjectStore:
         except Exception as exc:
             raise _translate(exc) from exc
 
-    def get(self, bucket: str, key: str) -> StoredObject:
+    def _get_object(self, bucket: str, key: str) -> Any:
         try:
-            response = self._s3.get_object(Bucket=bucket, Key=key)
+            return self._s3.get_object(Bucket=bucket, Key=key)
         except Exception as exc:
             raise _translate(exc) from exc
+
+    def get(self, bucket: str, key: str) -> StoredObject:
+        response = self._get_object(bucket, key)
         return StoredObject(
             key=key,
             body=response["Body"].read(),
@@ -99,10 +102,7 @@ class S3ObjectStore:
 
     def open(self, bucket: str, key: str) -> ObjectStream:
         """GetObject without reading the body: iterate ``chunks`` to stream it."""
-        try:
-            response = self._s3.get_object(Bucket=bucket, Key=key)
-        except Exception as exc:
-            raise _translate(exc) from exc
+        response = self._get_object(bucket, key)
         return ObjectStream(
             key=key,
             chunks=_chunks(response["Body"]),
