@@ -156,6 +156,16 @@ def run_pipeline_part(tgt: targets.Target, timeout_s: float, uploaded_at: float)
     if code != 0:
         return code
     _section("The real-time endpoint")
+    if not any(row[2] for row in rows):
+        # The gate rejected every model so far (on a busy machine the time-capped demo training can
+        # fall short of the floors): say so instead of calling an endpoint that was never created.
+        print(
+            "no model has passed the quality gate yet, so there is no endpoint to score on; the registry\n"
+            "above shows the rejected version (`reviewsense models show ARN` gives the gate reasons).\n"
+            "Run `make demo` again, on a less busy machine: it starts a new run.",
+            file=sys.stderr,
+        )
+        return 1
     response = c.client("sagemaker-runtime").invoke_endpoint(
         EndpointName=tgt.settings.endpoint_name,
         ContentType="application/json",
