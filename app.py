@@ -52,21 +52,21 @@ def reconcile_raw(event: CloudWatchEvent) -> dict[str, Any]:
 def pipeline_prepare(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Plan a run: names, S3 locations, the SageMaker requests and the current champion."""
     request = {**event.get("input", {}), "execution_name": event.get("execution_name", "manual")}
-    result: dict[str, Any] = get_container().pipeline_service.prepare(request)
+    result: dict[str, Any] = get_container().pipeline_steps.prepare(request)
     return result
 
 
 @app.lambda_function(name="pipeline_gate")
 def pipeline_gate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Quality gate over the candidate's and the champion's evaluation on the same test split."""
-    result: dict[str, Any] = get_container().pipeline_service.gate(event["run"])
+    result: dict[str, Any] = get_container().pipeline_steps.gate(event["run"])
     return result
 
 
 @app.lambda_function(name="pipeline_register")
 def pipeline_register(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Model package (Approved or Rejected) with data/code versions, hyperparameters, metrics, gate."""
-    result: dict[str, Any] = get_container().pipeline_service.register(
+    result: dict[str, Any] = get_container().pipeline_steps.register(
         event["run"], event["gate"], event["training_job"]
     )
     return result
@@ -75,14 +75,14 @@ def pipeline_register(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="pipeline_deploy")
 def pipeline_deploy(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Roll the approved model out as the challenger variant next to the champion."""
-    result: dict[str, Any] = get_container().pipeline_service.deploy(event["run"])
+    result: dict[str, Any] = get_container().pipeline_steps.deploy(event["run"])
     return result
 
 
 @app.lambda_function(name="pipeline_deploy_status")
 def pipeline_deploy_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One poll of the endpoint deployment: pending, deployed or failed (status and failure reason)."""
-    result: dict[str, Any] = get_container().pipeline_service.deployment_status(event["deploy"])
+    result: dict[str, Any] = get_container().pipeline_steps.deployment_status(event["deploy"])
     return result
 
 
@@ -92,7 +92,7 @@ def pipeline_cleanup(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run = event.get("input", {}).get("run")
     if not run:
         return {"deleted": []}
-    result: dict[str, Any] = get_container().pipeline_service.cleanup(run)
+    result: dict[str, Any] = get_container().pipeline_steps.cleanup(run)
     return result
 
 

@@ -62,25 +62,46 @@ class Container:
         return ReconcileService(self.settings, S3ObjectStore(self.client("s3")), self.ingest_service)
 
     @cached_property
-    def pipeline_service(self) -> Any:
-        from chalicelib.services.pipeline import PipelineService
+    def sagemaker(self) -> Any:
+        from chalicelib.adapters.sagemaker import SageMakerGateway
 
-        return PipelineService(
-            self.settings, self.client("sagemaker"), self.client("s3"), self.client("dynamodb")
-        )
+        return SageMakerGateway(self.client("sagemaker"))
+
+    @cached_property
+    def rollout(self) -> Any:
+        from chalicelib.services.rollout import EndpointRollout
+
+        return EndpointRollout(self.settings, self.sagemaker, self.client("dynamodb"))
+
+    @cached_property
+    def registry(self) -> Any:
+        from chalicelib.services.registry import ModelRegistry
+
+        return ModelRegistry(self.settings, self.sagemaker, self.rollout)
+
+    @cached_property
+    def pipeline_steps(self) -> Any:
+        from chalicelib.adapters.s3 import S3ObjectStore
+        from chalicelib.services.pipeline import PipelineSteps
+
+        return PipelineSteps(self.settings, S3ObjectStore(self.client("s3")), self.registry, self.rollout)
 
     @cached_property
     def pipeline_trigger(self) -> Any:
+        from chalicelib.adapters.stepfunctions import StepFunctionsGateway
         from chalicelib.services.triggers import PipelineTrigger
 
-        return PipelineTrigger(self.settings, self.client("stepfunctions"), self.client("dynamodb"))
+        return PipelineTrigger(
+            self.settings, StepFunctionsGateway(self.client("stepfunctions")), self.client("dynamodb")
+        )
 
     @cached_property
     def watchdog(self) -> Any:
+        from chalicelib.adapters.logs import LogReader
         from chalicelib.services.watchdog import TrainingWatchdog
 
         return TrainingWatchdog(
-            self.settings, self.client("sagemaker"), self.client("logs"), self.client("sns")
+            self.settings, self.sagemaker, LogReader(self.client("logs")), self.client("sns")
         )
 
 

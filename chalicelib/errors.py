@@ -26,3 +26,11 @@ class DependencyUnavailableError(RetryableError):
 
 class EndpointBusyError(RetryableError):
     """The endpoint is being created, updated or deleted: a new deployment must wait for it."""
+
+
+class ResourceNotFoundError(TerminalError):
+    """The AWS resource named in a call does not exist (or is not visible to this account)."""
+
+
+class AlreadyExistsError(TerminalError):
+    """A resource with this name exists already (a create that was retried, or a duplicate trigger)."""

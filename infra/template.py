@@ -40,7 +40,7 @@ from infra.regions import PANDAS_LAYER_NAME, REGIONS
 APP_NAME = "reviewsense"
 ROOT = Path(__file__).resolve().parent.parent
 #: Every SageMaker job, model and endpoint configuration the pipeline creates starts with this
-#: (``chalicelib.domain.pipeline.job_name``, ``PipelineService.deploy``): IAM scopes to it.
+#: (``chalicelib.domain.pipeline.job_name``, ``EndpointRollout.deploy``): IAM scopes to it.
 JOB_PREFIX = "rs-"
 #: Log group SageMaker training jobs write to (read by the watchdog).
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"

@@ -150,7 +150,7 @@ def run_pipeline_part(tgt: targets.Target, timeout_s: float, uploaded_at: float)
             m.get("negative_recall", ""),
             m["arn"],
         ]
-        for m in c.pipeline_service.list_models()
+        for m in c.registry.list_models()
     ]
     print_table(["version", "status", "live", "macro_f1", "neg_recall", "arn"], rows)
     if code != 0:

@@ -73,23 +73,23 @@ def cmd_publish_code(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     c = _container(args)
-    service = c.pipeline_service
+    registry, rollout = c.registry, c.rollout
     action = args.models_command
     if action == "list":
         keys = ["version", "status", "live", "macro_f1", "negative_recall", "run_id", "arn"]
-        rows = [[m.get(k, "") for k in keys] for m in service.list_models()]
+        rows = [[m.get(k, "") for k in keys] for m in registry.list_models()]
         print_table(keys, rows)
         return 0
     if action == "show":
-        result: Any = service.show_model(args.arn)
+        result: Any = registry.show_model(args.arn)
     elif action == "approve":
-        result = service.set_approval(args.arn, "Approved", args.reason)
+        result = registry.set_approval(args.arn, "Approved", args.reason)
     elif action == "reject":
-        result = service.set_approval(args.arn, "Rejected", args.reason)
+        result = registry.set_approval(args.arn, "Rejected", args.reason)
     elif action == "promote":
-        result = service.promote()
+        result = rollout.promote()
     else:
-        result = service.rollback()
+        result = rollout.rollback()
     print(json.dumps(result, indent=2, default=str))
     return 0
 

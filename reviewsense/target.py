@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.aws_errors import error_code
 from chalicelib.config import Settings
 from reviewsense.errors import LocalCloudNotRunningError, StageNotDeployedError
 from reviewsense.stageconfig import stage_environment
@@ -104,8 +107,8 @@ def deployed_environment(session: Any, stage: str) -> dict[str, str]:
     name = f"reviewsense-{stage}-pipeline_prepare"
     try:
         config = session.client("lambda").get_function_configuration(FunctionName=name)
-    except Exception as exc:
-        if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
             raise StageNotDeployedError(
                 f"{name} does not exist in {session.region_name}: deploy with `make deploy STAGE={stage}`"
             ) from exc

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.aws_errors import error_code
+
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
@@ -24,10 +28,6 @@ def _storage(location: str, columns: Sequence[tuple[str, str]]) -> dict[str, Any
     }
 
 
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
 class GlueCatalog:
     """Registers lake tables so Athena (and ``reviewsense query``) can find them."""
 
@@ -40,8 +40,8 @@ class GlueCatalog:
             return
         try:
             self._glue.create_database(DatabaseInput={"Name": database, "Description": description})
-        except Exception as exc:
-            if _code(exc) != "AlreadyExistsException":
+        except ClientError as exc:
+            if error_code(exc) != "AlreadyExistsException":
                 raise
         self._known.add(("db", database))
 
@@ -68,15 +68,15 @@ class GlueCatalog:
         }
         try:
             current = self._glue.get_table(DatabaseName=database, Name=table)["Table"]
-        except Exception as exc:
-            if _code(exc) != "EntityNotFoundException":
+        except ClientError as exc:
+            if error_code(exc) != "EntityNotFoundException":
                 raise
             current = None
         if current is None:
             try:
                 self._glue.create_table(DatabaseName=database, TableInput=table_input)
-            except Exception as exc:
-                if _code(exc) != "AlreadyExistsException":
+            except ClientError as exc:
+                if error_code(exc) != "AlreadyExistsException":
                     raise
         elif current["StorageDescriptor"].get("Columns") != table_input["StorageDescriptor"]["Columns"]:
             self._glue.update_table(DatabaseName=database, TableInput=table_input)
@@ -99,7 +99,7 @@ class GlueCatalog:
                 TableName=table,
                 PartitionInput={"Values": list(values), "StorageDescriptor": _storage(location, columns)},
             )
-        except Exception as exc:
-            if _code(exc) != "AlreadyExistsException":
+        except ClientError as exc:
+            if error_code(exc) != "AlreadyExistsException":
                 raise
         self._known.add(marker)

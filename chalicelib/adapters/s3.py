@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.errors import DependencyUnavailableError
+from botocore.exceptions import ClientError
 
-_RETRYABLE_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"}
+from chalicelib.adapters.aws_errors import error_code, is_retryable
+from chalicelib.errors import DependencyUnavailableError, ResourceNotFoundError
 
 
-class ObjectNotFoundError(KeyError):
+class ObjectNotFoundError(ResourceNotFoundError, KeyError):
     """The object does not exist (maybe not yet visible, maybe deleted)."""
 
 
@@ -63,13 +64,14 @@ class ObjectStore(Protocol):
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]: ...
 
 
-def _translate(exc: Exception) -> Exception:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    if code in ("NoSuchKey", "404", "NotFound"):
+def _translate(exc: ClientError) -> Exception:
+    """A missing object (GetObject: ``NoSuchKey``; HeadObject: a bare ``404``) or a retryable error."""
+    if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
         return ObjectNotFoundError(str(exc))
-    if code in _RETRYABLE_CODES:
+    if is_retryable(exc):
         return DependencyUnavailableError(str(exc))
-    return exc
+    unexplained: Exception = exc  # botocore is untyped: say what it is
+    return unexplained
 
 
 class S3ObjectStore:
@@ -81,13 +83,13 @@ class S3ObjectStore:
     def head(self, bucket: str, key: str) -> dict[str, Any]:
         try:
             return dict(self._s3.head_object(Bucket=bucket, Key=key))
-        except Exception as exc:
+        except ClientError as exc:
             raise _translate(exc) from exc
 
     def _get_object(self, bucket: str, key: str) -> Any:
         try:
             return self._s3.get_object(Bucket=bucket, Key=key)
-        except Exception as exc:
+        except ClientError as exc:
             raise _translate(exc) from exc
 
     def get(self, bucket: str, key: str) -> StoredObject:
@@ -140,7 +142,7 @@ class S3ObjectStore:
                         size=int(obj.get("Size", 0)),
                         last_modified=obj["LastModified"],
                     )
-        except Exception as exc:
+        except ClientError as exc:
             raise _translate(exc) from exc
 
 

@@ -6,25 +6,25 @@ so a duplicate trigger finds its execution already there instead of starting a s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.aws_errors import error_code, translate
+from chalicelib.adapters.stepfunctions import StepFunctionsGateway
 from chalicelib.config import Settings
+from chalicelib.errors import AlreadyExistsError
 
 NEW_DATA_COUNTER = "trigger#new-labelled-reviews"
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 class PipelineTrigger:
     def __init__(
         self,
         settings: Settings,
-        stepfunctions: Any,
+        stepfunctions: StepFunctionsGateway,
         dynamodb: Any,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -37,14 +37,10 @@ class PipelineTrigger:
         """Start one execution named ``name``; an existing one with that name is reported, not duplicated."""
         payload = {"execution_name": name, "trigger": trigger, **(extra or {})}
         try:
-            response = self._sfn.start_execution(
-                stateMachineArn=self._s.pipeline_state_machine_arn, name=name, input=json.dumps(payload)
-            )
-        except Exception as exc:
-            if _code(exc) == "ExecutionAlreadyExists":
-                return {"started": False, "execution_name": name, "reason": "already started"}
-            raise
-        return {"started": True, "execution_name": name, "execution_arn": response["executionArn"]}
+            arn = self._sfn.start_execution(self._s.pipeline_state_machine_arn, name, payload)
+        except AlreadyExistsError:
+            return {"started": False, "execution_name": name, "reason": "already started"}
+        return {"started": True, "execution_name": name, "execution_arn": arn}
 
     def on_schedule(self, event_time: str | None) -> dict[str, Any]:
         when = datetime.fromisoformat(event_time.replace("Z", "+00:00")) if event_time else self._clock()
@@ -77,9 +73,9 @@ class PipelineTrigger:
                 },
                 ReturnValues="ALL_NEW",
             )["Attributes"]
-        except Exception as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return {"started": False, "reason": "another ingestion claimed this run"}
-            raise
+            raise translate(exc) from exc
         generation = int(claimed["generation"]["N"])
         return {**self.start(f"new-data-{generation:06d}", "new-data"), "pending": pending}

@@ -15,6 +15,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from chalicelib.adapters.logs import LogReader
+from chalicelib.adapters.sagemaker import SageMakerGateway
 from chalicelib.config import Settings
 from chalicelib.domain.pipeline import RESOURCE_PREFIX
 from chalicelib.domain.training_health import HealthConfig, HistoryBuilder, check_training_health
@@ -35,7 +37,12 @@ def is_own_job(job_name: str) -> bool:
 
 class TrainingWatchdog:
     def __init__(
-        self, settings: Settings, sagemaker: Any, logs: Any, sns: Any, config: HealthConfig | None = None
+        self,
+        settings: Settings,
+        sagemaker: SageMakerGateway,
+        logs: LogReader,
+        sns: Any,
+        config: HealthConfig | None = None,
     ) -> None:
         self._s = settings
         self._sm = sagemaker
@@ -44,33 +51,13 @@ class TrainingWatchdog:
         self._config = config or HealthConfig()
 
     def log_lines(self, job_name: str) -> list[str]:
-        lines: list[str] = []
-        try:
-            streams = self._logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=job_name)
-        except Exception as exc:
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return lines  # the job has not logged anything yet
-            raise
-        for stream in streams.get("logStreams", []):
-            kwargs: dict[str, Any] = {
-                "logGroupName": LOG_GROUP,
-                "logStreamName": stream["logStreamName"],
-                "startFromHead": True,
-            }
-            while True:
-                page = self._logs.get_log_events(**kwargs)
-                lines.extend(e["message"] for e in page.get("events", []))
-                token = page.get("nextForwardToken")
-                if not page.get("events") or token == kwargs.get("nextToken"):
-                    break
-                kwargs["nextToken"] = token
-        return lines
+        return self._logs.lines(LOG_GROUP, job_name)
 
     def check_job(self, job_name: str) -> dict[str, Any]:
         """Apply the rules to one of this app's jobs; another app's job is left alone, undescribed."""
         if not is_own_job(job_name):
             return {"job": job_name, "status": "", "action": "ignored", "reason": "not this app's job"}
-        job = self._sm.describe_training_job(TrainingJobName=job_name)
+        job = self._sm.describe_training_job(job_name)
         if job["TrainingJobStatus"] != "InProgress":
             return {"job": job_name, "status": job["TrainingJobStatus"], "action": "none"}
         history = HistoryBuilder().add_lines(self.log_lines(job_name))
@@ -78,7 +65,7 @@ class TrainingWatchdog:
         if not violations:
             return {"job": job_name, "status": "InProgress", "action": "none", "points": len(history)}
         reasons = [v.to_dict() for v in violations]
-        self._sm.stop_training_job(TrainingJobName=job_name)
+        self._sm.stop_training_job(job_name)
         message = {"job": job_name, "action": "stopped", "violations": reasons}
         logger.warning("stopping unhealthy training job", extra=message)
         if self._s.alerts_topic_arn:
@@ -95,18 +82,7 @@ class TrainingWatchdog:
 
     def running_jobs(self) -> list[str]:
         """This app's running training jobs (NameContains matches anywhere in the name: filter again)."""
-        names: list[str] = []
-        kwargs: dict[str, Any] = {
-            "StatusEquals": "InProgress",
-            "NameContains": RESOURCE_PREFIX,
-            "MaxResults": 100,
-        }
-        while True:
-            page = self._sm.list_training_jobs(**kwargs)
-            names += [j["TrainingJobName"] for j in page.get("TrainingJobSummaries", [])]
-            if not page.get("NextToken"):
-                return [n for n in names if is_own_job(n)]
-            kwargs["NextToken"] = page["NextToken"]
+        return [n for n in self._sm.running_training_jobs(RESOURCE_PREFIX) if is_own_job(n)]
 
     def check_running(self) -> list[dict[str, Any]]:
         return [self.check_job(name) for name in self.running_jobs()]

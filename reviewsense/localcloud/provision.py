@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.aws_errors import error_code
 from chalicelib.config import APP_NAME, Settings
 
 ACCOUNT_ID = "123456789012"
@@ -31,10 +34,6 @@ class Provisioned:
     state_machines: dict[str, str] = field(default_factory=dict)  # file stem -> ARN
     topics: dict[str, str] = field(default_factory=dict)
     schedules: dict[str, str] = field(default_factory=dict)  # function name -> expression
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def substitute(definition: str, values: dict[str, str]) -> str:
@@ -132,8 +131,8 @@ class Provisioner:
                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                     BillingMode="PAY_PER_REQUEST",
                 )
-            except Exception as exc:
-                if _code(exc) != "ResourceInUseException":
+            except ClientError as exc:
+                if error_code(exc) != "ResourceInUseException":
                     raise
 
     def publish_code(self, project_root: Path) -> dict[str, Any]:
@@ -147,8 +146,8 @@ class Provisioner:
             self._client("glue").create_database(
                 DatabaseInput={"Name": self._s.glue_database, "Description": "ReviewSense data lake"}
             )
-        except Exception as exc:
-            if _code(exc) != "AlreadyExistsException":
+        except ClientError as exc:
+            if error_code(exc) != "AlreadyExistsException":
                 raise
 
     def _queue(self, name: str) -> str:
@@ -175,8 +174,8 @@ class Provisioner:
         }
         try:
             return str(iam.get_role(RoleName=name)["Role"]["Arn"])
-        except Exception as exc:
-            if _code(exc) != "NoSuchEntity":
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchEntity":
                 raise
         return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
 
@@ -187,8 +186,8 @@ class Provisioner:
         ]["QueueArn"]
         try:
             return str(lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
-        except Exception as exc:
-            if _code(exc) != "ResourceNotFoundException":
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
                 raise
         response = lam.create_function(
             FunctionName=name,

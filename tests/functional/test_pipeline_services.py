@@ -8,9 +8,13 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters.logs import LogReader
+from chalicelib.adapters.sagemaker import SageMakerGateway
 from chalicelib.config import Settings
 from chalicelib.container import Container
-from chalicelib.services.pipeline import PipelineService
+from chalicelib.services.pipeline import PipelineSteps
+from chalicelib.services.registry import ModelRegistry
+from chalicelib.services.rollout import EndpointRollout, EndpointUnavailableError
 from chalicelib.services.watchdog import LOG_GROUP, TrainingWatchdog
 from tests.functional import awslike
 
@@ -32,7 +36,7 @@ def evaluation(macro_f1: float, neg_recall: float) -> dict[str, Any]:
 
 
 def test_prepare_plans_every_sagemaker_request(container: Container) -> None:
-    run = container.pipeline_service.prepare(
+    run = container.pipeline_steps.prepare(
         {
             "execution_name": "manual-20261126-101500",
             "hyperparameters": {"epochs": "1"},
@@ -57,7 +61,7 @@ def test_prepare_plans_every_sagemaker_request(container: Container) -> None:
 
 
 def test_gate_register_and_deploy_the_first_model(container: Container, lake: Any) -> None:
-    service = container.pipeline_service
+    service = container.pipeline_steps
     run = service.prepare({"execution_name": "first"})
     put_json(lake, run["candidate_evaluation_uri"], evaluation(0.72, 0.7))
     put_json(lake, f"{run['base_uri']}features/train/part-0.parquet", {"x": 1})
@@ -67,7 +71,7 @@ def test_gate_register_and_deploy_the_first_model(container: Container, lake: An
     registered = service.register(
         run, gate, {"FinalMetricDataList": [{"MetricName": "val_macro_f1", "Value": 0.7}]}
     )
-    shown = service.show_model(registered["model_package_arn"])
+    shown = container.registry.show_model(registered["model_package_arn"])
     assert shown["status"] == "Approved"
     assert shown["run_id"] == run["run_id"] and shown["macro_f1"] == "0.7200"
     lineage_bucket, _, lineage_key = registered["lineage_uri"].removeprefix("s3://").partition("/")
@@ -86,23 +90,26 @@ def test_gate_register_and_deploy_the_first_model(container: Container, lake: An
         ("champion", 1.0)
     ]
     assert config["DataCaptureConfig"]["EnableCapture"] is True
-    assert service.live_models()["champion"]["model_data"] == run["model_data"]
-    assert [m["live"] for m in service.list_models()] == ["champion"]
+    assert container.rollout.live_models()["champion"]["model_data"] == run["model_data"]
+    assert [m["live"] for m in container.registry.list_models()] == ["champion"]
 
 
 def test_a_worse_candidate_is_registered_rejected(container: Container, lake: Any) -> None:
-    service = container.pipeline_service
+    service = container.pipeline_steps
     run = service.prepare({"execution_name": "worse", "gate": {"min_macro_f1": 0.9}})
     put_json(lake, run["candidate_evaluation_uri"], evaluation(0.72, 0.7))
     gate = service.gate(run)
     assert not gate["approved"]
     registered = service.register(run, gate, {})
-    assert service.show_model(registered["model_package_arn"])["status"] == "Rejected"
-    assert service.show_model(registered["model_package_arn"])["gate_reasons"] == "macro_f1_below_floor"
+    assert container.registry.show_model(registered["model_package_arn"])["status"] == "Rejected"
+    assert (
+        container.registry.show_model(registered["model_package_arn"])["gate_reasons"]
+        == "macro_f1_below_floor"
+    )
 
 
 def test_cleanup_removes_what_a_failed_run_created(container: Container, lake: Any) -> None:
-    service = container.pipeline_service
+    service = container.pipeline_steps
     run = service.prepare({"execution_name": "failed"})
     sm = lake.client("sagemaker")
     sm.create_model(
@@ -136,7 +143,7 @@ def deploy_and_poll(service: Any, run: dict[str, Any]) -> dict[str, Any]:
 def test_a_failed_update_reports_failure_and_keeps_the_champion(
     container: Container, lake: Any, endpoints: None
 ) -> None:
-    service = container.pipeline_service
+    service = container.pipeline_steps
     first = planned(service, "first")
     assert deploy_and_poll(service, first)["outcome"] == "deployed"
     champion_config = f"rs-{first['run_id']}-cfg"
@@ -147,9 +154,9 @@ def test_a_failed_update_reports_failure_and_keeps_the_champion(
     assert status["status"] == "InService" and status["serving_config"] == champion_config
     assert "rolled back" in status["reason"] and "ping health check" in status["reason"]
     # Nothing records the challenger as live: the endpoint, the registry view, the deployment history.
-    assert set(service.live_models()) == {"champion"}
-    assert service.live_models()["champion"]["model_data"] == first["model_data"]
-    history = service.deployments()
+    assert set(container.rollout.live_models()) == {"champion"}
+    assert container.rollout.live_models()["champion"]["model_data"] == first["model_data"]
+    history = container.rollout.deployments()
     assert [(h["endpoint_config"], h["status"]) for h in history] == [
         (champion_config, "deployed"),
         (f"rs-{second['run_id']}-cfg", "failed"),
@@ -165,14 +172,14 @@ def test_a_failed_update_reports_failure_and_keeps_the_champion(
 def test_a_failed_first_create_is_cleaned_up_and_the_next_deploy_works(
     container: Container, lake: Any, endpoints: None
 ) -> None:
-    service = container.pipeline_service
+    service = container.pipeline_steps
     sm = lake.client("sagemaker")
     name = container.settings.endpoint_name
     broken = planned(service, "broken", broken=True)
     status = deploy_and_poll(service, broken)
     assert status["outcome"] == "failed" and status["status"] == "Failed"
     assert "ping health check" in status["reason"]
-    assert service.live_models() == {}  # a Failed endpoint serves nothing: no champion
+    assert container.rollout.live_models() == {}  # a Failed endpoint serves nothing: no champion
     assert service.cleanup(broken)["deleted"] == [
         name,
         f"rs-{broken['run_id']}-cfg",
@@ -182,13 +189,13 @@ def test_a_failed_first_create_is_cleaned_up_and_the_next_deploy_works(
 
     good = planned(service, "good")
     assert deploy_and_poll(service, good)["outcome"] == "deployed"
-    assert service.live_models()["champion"]["model_data"] == good["model_data"]
+    assert container.rollout.live_models()["champion"]["model_data"] == good["model_data"]
 
 
 def test_a_failed_endpoint_left_behind_is_replaced_by_the_next_deploy(
     container: Container, endpoints: None
 ) -> None:
-    service = container.pipeline_service
+    service = container.pipeline_steps
     assert deploy_and_poll(service, planned(service, "broken", broken=True))["outcome"] == "failed"
     # No Cleanup ran (say the execution was stopped): the next deploy deletes the Failed endpoint itself.
     good = planned(service, "good")
@@ -203,7 +210,7 @@ def test_deploy_waits_while_sagemaker_works_on_the_endpoint(
 ) -> None:
     from chalicelib.errors import EndpointBusyError
 
-    service = container.pipeline_service
+    service = container.pipeline_steps
     deploy_and_poll(service, planned(service, "first"))
     awslike.set_status(container.settings.endpoint_name, status)
     with pytest.raises(EndpointBusyError):
@@ -214,9 +221,7 @@ def test_deploy_waits_while_sagemaker_works_on_the_endpoint(
 def test_deploy_refuses_an_endpoint_that_needs_an_operator(
     container: Container, endpoints: None, status: str
 ) -> None:
-    from chalicelib.services.pipeline import EndpointUnavailableError
-
-    service = container.pipeline_service
+    service = container.pipeline_steps
     deploy_and_poll(service, planned(service, "first"))
     awslike.set_status(container.settings.endpoint_name, status, "instances failed health checks")
     with pytest.raises(EndpointUnavailableError, match="instances failed health checks"):
@@ -227,7 +232,7 @@ def test_deploy_refuses_an_endpoint_that_needs_an_operator(
 def test_a_deployment_that_ends_in_a_stuck_status_fails_instead_of_polling_forever(
     container: Container, endpoints: None, status: str
 ) -> None:
-    service = container.pipeline_service
+    service = container.pipeline_steps
     deployment = service.deploy(planned(service, "first"))
     awslike.set_status(container.settings.endpoint_name, status, "capacity error")
     result = service.deployment_status(deployment)
@@ -241,8 +246,16 @@ def test_a_deployment_still_creating_at_its_deadline_fails(
 
     now = [datetime(2026, 11, 26, 10, 0, tzinfo=UTC)]
     s = Settings(**{**settings.__dict__, "endpoint_deploy_timeout_seconds": 600})
-    service = PipelineService(
-        s, lake.client("sagemaker"), lake.client("s3"), lake.client("dynamodb"), clock=lambda: now[0]
+    from chalicelib.adapters.s3 import S3ObjectStore
+
+    sagemaker = SageMakerGateway(lake.client("sagemaker"))
+    rollout = EndpointRollout(s, sagemaker, lake.client("dynamodb"), clock=lambda: now[0])
+    service = PipelineSteps(
+        s,
+        S3ObjectStore(lake.client("s3")),
+        ModelRegistry(s, sagemaker, rollout),
+        rollout,
+        clock=lambda: now[0],
     )
     deployment = service.deploy(planned(service, "slow"))
     awslike.set_status(s.endpoint_name, "Creating")
@@ -253,23 +266,23 @@ def test_a_deployment_still_creating_at_its_deadline_fails(
 
 
 def test_a_retried_deploy_step_does_not_switch_twice(container: Container, endpoints: None) -> None:
-    service = container.pipeline_service
+    service = container.pipeline_steps
     run = planned(service, "first")
     first = service.deploy(run)
     again = service.deploy(run)  # Step Functions retried the Lambda after it had already switched
     assert again["action"] == "none" and again["endpoint_config"] == first["endpoint_config"]
-    assert len(service.deployments()) == 1
+    assert len(container.rollout.deployments()) == 1
 
 
 def test_rollback_goes_back_from_what_serves_not_from_a_failed_update(
     container: Container, endpoints: None
 ) -> None:
-    service = container.pipeline_service
+    service = container.pipeline_steps
     first, second = planned(service, "first"), planned(service, "second")
     deploy_and_poll(service, first)
     deploy_and_poll(service, second)
     assert deploy_and_poll(service, planned(service, "third", broken=True))["outcome"] == "failed"
-    rolled = service.rollback()
+    rolled = container.rollout.rollback()
     assert rolled["endpoint_config"] == f"rs-{first['run_id']}-cfg"
     assert service.deployment_status(rolled)["outcome"] == "deployed"
 
@@ -304,8 +317,12 @@ def test_schedule_and_duplicate_triggers_do_not_start_twice(lake: Any, settings:
     first = trigger.on_schedule("2026-11-26T10:00:00Z")
     again = trigger.on_schedule("2026-11-26T10:30:00Z")  # same hour: same name, same input
     assert first["execution_name"] == again["execution_name"] == "schedule-20261126-10"
-    # Step Functions answers a repeated start with the same execution (or ExecutionAlreadyExists).
-    assert again.get("execution_arn", first["execution_arn"]) == first["execution_arn"]
+    # Same name and input while it runs: Step Functions answers with the same execution.
+    assert first["started"] is True and first["execution_arn"].endswith(":schedule-20261126-10")
+    assert again["execution_arn"] == first["execution_arn"]
+    # Same name, other input: ExecutionAlreadyExists, reported as not started.
+    other = trigger.start("schedule-20261126-10", "manual", {"hyperparameters": {"epochs": "2"}})
+    assert other == {"started": False, "execution_name": "schedule-20261126-10", "reason": "already started"}
     executions = lake.client("stepfunctions").list_executions(stateMachineArn=STATE_MACHINE)["executions"]
     assert len(executions) == 1
 
@@ -314,17 +331,18 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class RecordingSageMaker:
+class RecordingSageMaker(SageMakerGateway):
     """Test double: the job's status and StopTrainingJob calls (moto's in-process SageMaker lacks Stop)."""
 
     def __init__(self) -> None:
+        super().__init__(client=None)
         self.stopped: list[str] = []
 
-    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803 - boto3 naming
-        return {"TrainingJobStatus": "Stopping" if TrainingJobName in self.stopped else "InProgress"}
+    def describe_training_job(self, name: str) -> dict[str, Any]:
+        return {"TrainingJobStatus": "Stopping" if name in self.stopped else "InProgress"}
 
-    def stop_training_job(self, TrainingJobName: str) -> None:  # noqa: N803 - boto3 naming
-        self.stopped.append(TrainingJobName)
+    def stop_training_job(self, name: str) -> None:
+        self.stopped.append(name)
 
 
 def test_watchdog_stops_a_diverging_job_and_alerts(lake: Any, settings: Settings) -> None:
@@ -346,7 +364,7 @@ def test_watchdog_stops_a_diverging_job_and_alerts(lake: Any, settings: Settings
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     sm = RecordingSageMaker()
     s = Settings(**{**settings.__dict__, "alerts_topic_arn": topic})
-    result = TrainingWatchdog(s, sm, logs, sns).check_job("rs-job-1")
+    result = TrainingWatchdog(s, sm, LogReader(logs), sns).check_job("rs-job-1")
     assert sm.stopped == ["rs-job-1"]
     assert result["action"] == "stopped" and result["violations"][0]["rule"] == "nan_loss"
     (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
@@ -358,7 +376,7 @@ def test_watchdog_stops_a_diverging_job_and_alerts(lake: Any, settings: Settings
         logStreamName="rs-job-2/algo-1",
         logEvents=[{"timestamp": now_ms(), "message": "step: 1 train_loss: 1.0 grad_norm: 1.0"}],
     )
-    assert TrainingWatchdog(s, sm, logs, sns).check_job("rs-job-2")["action"] == "none"
+    assert TrainingWatchdog(s, sm, LogReader(logs), sns).check_job("rs-job-2")["action"] == "none"
 
 
 # -- the watchdog looks only at this app's jobs ---------------------------------------------------------
@@ -402,7 +420,9 @@ def account_jobs(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_watchdog_checks_only_this_apps_running_jobs(aws: Any, settings: Settings, account_jobs: Any) -> None:
     sm, described = account_jobs
-    watchdog = TrainingWatchdog(settings, sm, aws.client("logs"), aws.client("sns"))
+    watchdog = TrainingWatchdog(
+        settings, SageMakerGateway(sm), LogReader(aws.client("logs")), aws.client("sns")
+    )
     results = watchdog.check_running()
     assert [r["job"] for r in results] == ["rs-20261126-101500-first-train"]
     assert described == ["rs-20261126-101500-first-train"]
@@ -424,7 +444,9 @@ def test_watchdog_does_not_swallow_access_denied_on_its_own_job(
     monkeypatch.setattr(SageMakerModelBackend, "describe_training_job", denied)
     sm, _ = account_jobs
     with pytest.raises(ClientError) as raised:
-        TrainingWatchdog(settings, sm, aws.client("logs"), aws.client("sns")).check_running()
+        TrainingWatchdog(
+            settings, SageMakerGateway(sm), LogReader(aws.client("logs")), aws.client("sns")
+        ).check_running()
     assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
 
 
@@ -459,7 +481,7 @@ def test_every_job_the_pipeline_names_is_one_the_watchdog_and_its_policy_cover(c
     from infra.template import JOB_PREFIX
 
     assert JOB_PREFIX == RESOURCE_PREFIX  # the IAM policies scope to the prefix the code generates
-    run = container.pipeline_service.prepare({"execution_name": "x" * 80 + "-a-very-long-run-name"})
+    run = container.pipeline_steps.prepare({"execution_name": "x" * 80 + "-a-very-long-run-name"})
     names = [run["training"]["TrainingJobName"], run["featurize"]["ProcessingJobName"]]
     names.append(run["evaluate_candidate"]["ProcessingJobName"])
     assert all(is_own_job(n) and len(n) <= 63 for n in names), names

@@ -63,7 +63,7 @@ def put_json(lake: Any, uri: str, value: Any) -> None:
 
 def run(lake: Any, settings: Settings, machine: str, run_id: str) -> tuple[str, list[str]]:
     """Run ``run_id`` (its candidate passes the gate); the final status and the states entered."""
-    plan = Container(settings, lake).pipeline_service.prepare({"run_id": run_id})
+    plan = Container(settings, lake).pipeline_steps.prepare({"run_id": run_id})
     evaluation = {"macro_f1": 0.72, "accuracy": 0.9, "per_class": {"negative": {"recall": 0.7}}}
     put_json(lake, plan["candidate_evaluation_uri"], evaluation)
     if plan["has_champion"]:
@@ -115,9 +115,9 @@ def test_a_rolled_back_update_fails_the_run_and_the_champion_keeps_serving(
     live = endpoint(lake, settings)
     assert live is not None and live["EndpointStatus"] == "InService"
     assert live["EndpointConfigName"] == "rs-20261126-101500-champion-cfg"
-    service = Container(settings, lake).pipeline_service
-    assert [m["live"] for m in service.list_models()] == ["", "champion"]  # newest first
-    assert [h["status"] for h in service.deployments()] == ["deployed", "failed"]
+    container = Container(settings, lake)
+    assert [m["live"] for m in container.registry.list_models()] == ["", "champion"]  # newest first
+    assert [h["status"] for h in container.rollout.deployments()] == ["deployed", "failed"]
 
 
 @pytest.mark.parametrize(

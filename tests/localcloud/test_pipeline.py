@@ -234,13 +234,14 @@ def model_fn(model_dir, context=None):
 
 
 def service(cloud: Cloud, endpoint_name: str = ENDPOINT) -> Any:
+    from chalicelib.adapters.sagemaker import SageMakerGateway
     from chalicelib.config import Settings
-    from chalicelib.services.pipeline import PipelineService
+    from chalicelib.services.rollout import EndpointRollout
 
     settings = Settings(
         stage="local", endpoint_name=endpoint_name, pipeline_table="reviewsense-local-pipeline"
     )
-    return PipelineService(settings, cloud.client("sagemaker"), cloud.client("s3"), cloud.client("dynamodb"))
+    return EndpointRollout(settings, SageMakerGateway(cloud.client("sagemaker")), cloud.client("dynamodb"))
 
 
 def unloadable_model(cloud: Cloud, name: str) -> str:
@@ -272,7 +273,7 @@ def test_a_failed_update_rolls_back_reports_failure_and_the_champion_keeps_servi
     live_before = svc.live_models()
     run = {"run_id": "20261126-120000-unloadable", "model_data": unloadable_model(cloud, "update")}
 
-    result = settle(svc, svc.deploy(run))
+    result = settle(svc, svc.deploy(run["run_id"], run["model_data"]))
     assert result["outcome"] == "failed", result
     after = sm.describe_endpoint(EndpointName=ENDPOINT)
     # As on AWS: InService, the old configuration serving, FailureReason set.
@@ -282,7 +283,7 @@ def test_a_failed_update_rolls_back_reports_failure_and_the_champion_keeps_servi
     assert svc.live_models() == live_before
     assert svc.deployments()[-1]["status"] == "failed"
     assert invoke(cloud, ["the champion still answers"])[1] in live_before
-    assert svc.cleanup(run)["deleted"] == [
+    assert svc.cleanup_run(run["run_id"])["deleted"] == [
         "rs-20261126-120000-unloadable-cfg",
         "rs-20261126-120000-unloadable",
     ]
@@ -294,15 +295,15 @@ def test_a_failed_create_is_cleaned_up_and_the_next_create_works(cloud: Cloud) -
     champion = service(cloud).live_models()["champion"]
     broken = {"run_id": "20261126-130000-unloadable", "model_data": unloadable_model(cloud, "create")}
 
-    result = settle(svc, svc.deploy(broken))
+    result = settle(svc, svc.deploy(broken["run_id"], broken["model_data"]))
     assert result["outcome"] == "failed" and result["status"] == "Failed", result
     described = sm.describe_endpoint(EndpointName=name)
     assert described["EndpointStatus"] == "Failed" and "cannot be loaded" in described["FailureReason"]
-    assert svc.cleanup(broken)["deleted"][0] == name
+    assert svc.cleanup_run(broken["run_id"])["deleted"][0] == name
     assert name not in {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]}
 
     good = {"run_id": "20261126-140000-good", "model_data": champion["model_data"]}
-    assert settle(svc, svc.deploy(good))["outcome"] == "deployed"
+    assert settle(svc, svc.deploy(good["run_id"], good["model_data"]))["outcome"] == "deployed"
     response = cloud.client("sagemaker-runtime").invoke_endpoint(
         EndpointName=name, ContentType="application/json", Body=json.dumps({"instances": ["fine"]})
     )

@@ -159,7 +159,7 @@ def evaluation(macro_f1: float) -> bytes:
 def exercise(container: Container, provisioned: Provisioned, provisioner: Provisioner) -> list[Request]:
     """Run every request builder the app has; returns the state machine's task requests."""
     s3 = container.client("s3")
-    service = container.pipeline_service
+    service = container.pipeline_steps
     asl = json.loads(
         substitute(
             (ROOT / "statemachines" / "training_pipeline.asl.json").read_text(),
@@ -191,9 +191,9 @@ def exercise(container: Container, provisioned: Provisioned, provisioner: Provis
         task_requests += asl_task_requests(asl, document)
         service.deploy(run)
     service.cleanup(service.prepare({"execution_name": "failed-before-deploy"}))
-    service.promote()
-    service.rollback()
-    service.list_models()
+    container.rollout.promote()
+    container.rollout.rollback()
+    container.registry.list_models()
     container.pipeline_trigger.on_schedule("2026-11-29T09:00:00Z")
     container.pipeline_trigger.on_reviews_ingested(5)
     container.watchdog.check_running()
@@ -238,6 +238,7 @@ EXPECTED_SHAPES = {
     ("sagemaker", "DescribeEndpoint"),
     ("sagemaker", "DescribeEndpointConfig"),
     ("sagemaker", "DescribeModel"),
+    ("sagemaker", "DescribeModelPackageGroup"),
     ("sagemaker", "DescribeModelPackage"),
     ("sagemaker", "DescribeProcessingJob"),
     ("sagemaker", "DescribeTrainingJob"),
