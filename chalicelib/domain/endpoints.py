@@ -116,27 +116,38 @@ def judge_deployment(
     serving = str(configured) if configured and serves_traffic(status) else None
     failure = str(endpoint.get("FailureReason") or "")[:FAILURE_REASON_CHARS]
 
-    def verdict(outcome: DeploymentOutcome, reason: str) -> DeploymentVerdict:
-        return DeploymentVerdict(outcome, status, serving, reason)
-
     if status == EndpointStatus.IN_SERVICE:
-        if configured == expected_config:
-            return verdict(DeploymentOutcome.DEPLOYED, "")
-        if _pending_config(endpoint) == expected_config and not deadline_passed:
-            return verdict(DeploymentOutcome.PENDING, f"{expected_config} is still being rolled out")
-        because = f": {failure}" if failure else ""
-        return verdict(
-            DeploymentOutcome.FAILED,
-            f"the update to {expected_config} was rolled back; {configured} keeps serving{because}",
-        )
+        outcome, reason = _judge_in_service(endpoint, expected_config, failure, deadline_passed)
+    else:
+        outcome, reason = _judge_not_in_service(status, failure, deadline_passed)
+    return DeploymentVerdict(outcome, status, serving, reason)
+
+
+def _judge_in_service(
+    endpoint: Mapping[str, Any], expected_config: str, failure: str, deadline_passed: bool
+) -> tuple[DeploymentOutcome, str]:
+    """An InService endpoint serves either the new configuration, a pending rollout of it, or the old one."""
+    configured = endpoint.get("EndpointConfigName")
+    if configured == expected_config:
+        return DeploymentOutcome.DEPLOYED, ""
+    if _pending_config(endpoint) == expected_config and not deadline_passed:
+        return DeploymentOutcome.PENDING, f"{expected_config} is still being rolled out"
+    because = f": {failure}" if failure else ""
+    return (
+        DeploymentOutcome.FAILED,
+        f"the update to {expected_config} was rolled back; {configured} keeps serving{because}",
+    )
+
+
+def _judge_not_in_service(status: str, failure: str, deadline_passed: bool) -> tuple[DeploymentOutcome, str]:
     if status in IN_PROGRESS:
         if deadline_passed:
-            return verdict(DeploymentOutcome.FAILED, f"still {status} when the deployment deadline passed")
-        return verdict(DeploymentOutcome.PENDING, "")
+            return DeploymentOutcome.FAILED, f"still {status} when the deployment deadline passed"
+        return DeploymentOutcome.PENDING, ""
     if status in STUCK:
         because = f": {failure}" if failure else ""
-        return verdict(DeploymentOutcome.FAILED, f"the endpoint is {status}{because}")
-    return verdict(DeploymentOutcome.FAILED, f"unknown endpoint status {status!r}")
+        return DeploymentOutcome.FAILED, f"the endpoint is {status}{because}"
+    return DeploymentOutcome.FAILED, f"unknown endpoint status {status!r}"
 
 
 class SwitchAction(StrEnum):
