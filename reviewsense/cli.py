@@ -113,18 +113,31 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print("error: give files to upload, or --reconcile", file=sys.stderr)
         return 2
     tgt = _target(args)
+    uploaded = _upload(tgt, args.paths, args.channel)
+    if uploaded is None:
+        return 2
+    if not args.wait:
+        return 0
+    return _await_ingestion(tgt, uploaded, args.timeout)
+
+
+def _upload(tgt: targets.Target, paths: list[str], channel: str) -> dict[str, str] | None:
+    """Upload each file in turn (key -> ETag); None, after saying so, at the first path that is no file."""
     uploaded: dict[str, str] = {}
-    for raw in args.paths:
+    for raw in paths:
         path = Path(raw)
         if not path.is_file():
             print(f"error: {path} is not a file", file=sys.stderr)
-            return 2
-        key, etag = lake.upload(tgt, path, args.channel)
+            return None
+        key, etag = lake.upload(tgt, path, channel)
         uploaded[key] = etag
         print(f"uploaded {path} -> s3://{tgt.settings.lake_bucket}/{key}")
-    if not args.wait:
-        return 0
-    reports = lake.wait_for_ingestion(tgt, uploaded, args.timeout)
+    return uploaded
+
+
+def _await_ingestion(tgt: targets.Target, uploaded: dict[str, str], timeout: float) -> int:
+    """Print each uploaded object's ingestion report; 1 when one did not arrive within ``timeout``."""
+    reports = lake.wait_for_ingestion(tgt, uploaded, timeout)
     rows = [
         (key, r.get("records"), r.get("curated"), r.get("quarantined"), json.dumps(r.get("reasons", {})))
         for key, r in reports.items()
@@ -132,7 +145,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print_table(["source_key", "records", "curated", "quarantined", "reasons"], rows)
     missing = sorted(set(uploaded) - set(reports))
     if missing:
-        print(f"error: not ingested within {args.timeout}s: {', '.join(missing)}", file=sys.stderr)
+        print(f"error: not ingested within {timeout}s: {', '.join(missing)}", file=sys.stderr)
         return 1
     return 0
 
