@@ -150,7 +150,7 @@ class _Translator:
         except ValueError:
             raise self.fail(f"bad hexadecimal escape {digits!r}") from None
 
-    def _code_point_escape(self, c: str) -> int | None:
+    def _code_point_escape(self, c: str) -> int | None:  # noqa: PLR0911, PLR0912  one branch per regex construct
         """Consume the escape body after the backslash if it denotes one code point (self.i at c)."""
         p = self.p
         if c in _SIMPLE_ESCAPES:
@@ -202,7 +202,7 @@ class _Translator:
             return ord(c)
         return None
 
-    def _property(self, negated: bool) -> str:
+    def _property(self, negated: bool) -> str:  # noqa: PLR0912  one branch per property syntax
         """``\\p{..}``/``\\pX`` (self.i after the p) as the body of a regex set."""
         p = self.p
         if p.startswith("{", self.i):
@@ -273,31 +273,8 @@ class _Translator:
                 continue
             after_set = False
             if c == "\\":
-                self.i += 1
-                if self.i >= len(p):
-                    raise self.fail("trailing backslash")
-                e = p[self.i]
-                if e in "pP":
-                    self.i += 1
-                    parts.append(self._property(e == "P"))
-                    after_set = True
-                    continue
-                if e.lower() in _SHORTHAND:
-                    ranges = _SHORTHAND[e.lower()]
-                    parts.append(_set_body(_complement(ranges) if e.isupper() else ranges))
-                    self.i += 1
-                    after_set = True
-                    continue
-                if e == "Q":
-                    end = p.find("\\E", self.i + 1)
-                    literal = p[self.i + 1 :] if end < 0 else p[self.i + 1 : end]
-                    parts.extend(_cp(ord(ch)) for ch in literal)
-                    self.i = len(p) if end < 0 else end + 2
-                    continue
-                code = self._code_point_escape(e)
-                if code is None:
-                    raise self.fail(f"unsupported escape \\{e} in a character class")
-                parts.append(_cp(code))
+                part, after_set = self._class_escape()
+                parts.append(part)
                 continue
             if c == "-":
                 nxt = p[self.i + 1 : self.i + 2]
@@ -312,6 +289,35 @@ class _Translator:
             parts.append(_cp(code))
             self.i += 1
         return "[" + ("^" if negated else "") + "".join(parts) + "]"
+
+    def _class_escape(self) -> tuple[str, bool]:
+        """An escape inside ``[...]`` (self.i on the backslash): its set body, and whether it is a set."""
+        p = self.p
+        self.i += 1
+        if self.i >= len(p):
+            raise self.fail("trailing backslash")
+        e = p[self.i]
+        if e in "pP":
+            self.i += 1
+            return self._property(e == "P"), True
+        if e.lower() in _SHORTHAND:
+            ranges = _SHORTHAND[e.lower()]
+            self.i += 1
+            return _set_body(_complement(ranges) if e.isupper() else ranges), True
+        if e == "Q":
+            return "".join(_cp(ord(ch)) for ch in self._quoted()), False
+        code = self._code_point_escape(e)
+        if code is None:
+            raise self.fail(f"unsupported escape \\{e} in a character class")
+        return _cp(code), False
+
+    def _quoted(self) -> str:
+        """The literal text of ``\\Q...\\E`` (self.i on the Q; an unclosed one runs to the end)."""
+        p = self.p
+        end = p.find("\\E", self.i + 1)
+        literal = p[self.i + 1 :] if end < 0 else p[self.i + 1 : end]
+        self.i = len(p) if end < 0 else end + 2
+        return literal
 
     # -- the pattern ----------------------------------------------------------------------------
 
@@ -376,7 +382,7 @@ class _Translator:
                 self.i += 1
         return "".join(out)
 
-    def _escape(self) -> str:
+    def _escape(self) -> str:  # noqa: PLR0911  one return per regex construct
         p = self.p
         self.i += 1
         if self.i >= len(p):
@@ -403,10 +409,7 @@ class _Translator:
             self.i += 1
             return simple[e]
         if e == "Q":
-            end = p.find("\\E", self.i + 1)
-            literal = p[self.i + 1 :] if end < 0 else p[self.i + 1 : end]
-            self.i = len(p) if end < 0 else end + 2
-            return "".join(_cp(ord(ch)) for ch in literal)
+            return "".join(_cp(ord(ch)) for ch in self._quoted())
         if e == "k":
             end = p.find(">", self.i)
             if not p.startswith("<", self.i + 1) or end < 0:
