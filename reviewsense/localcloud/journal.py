@@ -240,6 +240,15 @@ def _deleted_keys(body: bytes) -> list[str]:
     return [el.text or "" for el in root.iter() if el.tag == "Key" or el.tag.endswith("}Key")]
 
 
+def _object_keys(method: str, key: str, query: dict[str, list[str]]) -> list[str] | None:
+    """``[key]`` when the request to one object changes that object, else None."""
+    if "uploadId" in query and (method == "DELETE" or "partNumber" in query):
+        return None  # UploadPart, AbortMultipartUpload: the object itself does not change
+    if method == "POST" and "uploads" in query:
+        return None  # CreateMultipartUpload
+    return [key]
+
+
 class S3WriteThrough:
     """WSGI middleware: journal (fsynced) the keys a successful S3 object write touched, then answer."""
 
@@ -274,15 +283,16 @@ class S3WriteThrough:
             return None
         bucket, key = target
         query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
-        if key:
-            if "uploadId" in query and (method == "DELETE" or "partNumber" in query):
-                return None  # UploadPart, AbortMultipartUpload: the object itself does not change
-            if method == "POST" and "uploads" in query:
-                return None  # CreateMultipartUpload
-            return bucket, [key]
+        names = _object_keys(method, key, query) if key else self._multi_delete_keys(method, query, environ)
+        return None if names is None else (bucket, names)
+
+    def _multi_delete_keys(
+        self, method: str, query: dict[str, list[str]], environ: dict[str, Any]
+    ) -> list[str] | None:
+        """The keys a bucket-level request removes: those of a DeleteObjects body, else none."""
         if method == "POST" and "delete" in query:
             body = self._buffer_body(environ)
-            return (bucket, _deleted_keys(body)) if body else None
+            return _deleted_keys(body) if body else None
         return None
 
     @staticmethod
