@@ -130,28 +130,11 @@ class ImageGuard(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if path is not None or "." in fullname:
+        if self._always_allowed(fullname, path):
             return None
-        if fullname in sys.stdlib_module_names or fullname in sys.builtin_module_names:
-            return None
-        if fullname in self.modules or fullname == "sitecustomize":
-            return None
-        spec = None
-        for finder in sys.meta_path:
-            if finder is not self and hasattr(finder, "find_spec"):
-                spec = finder.find_spec(fullname, None, target)
-                if spec is not None:
-                    break
-        if spec is None:
-            return None  # not installed anywhere: the usual error
-        locations = [spec.origin] if spec.origin and spec.origin not in ("built-in", "frozen") else []
-        locations += list(spec.submodule_search_locations or [])
-        if locations and all(_inside(loc, self.roots) for loc in locations):
-            return None  # the job's own code
-        if locations and all(
-            _inside(loc, self._stdlib) and not _inside(loc, self._site) for loc in locations
-        ):
-            return None  # the interpreter's own modules that sys.stdlib_module_names omits (_sysconfigdata_*)
+        spec = self._spec_elsewhere(fullname, target)
+        if spec is None or self._own_or_interpreter(spec):
+            return None  # not installed anywhere (the usual error), or not a distribution
         self._refresh_from_ledger()
         if fullname in self.modules:
             return None
@@ -160,6 +143,38 @@ class ImageGuard(importlib.abc.MetaPathFinder):
             "have it, and nothing installed it)",
             name=fullname,
         )
+
+    def _always_allowed(self, fullname: str, path: Sequence[str] | None) -> bool:
+        """Submodules, the standard library and the image's own distributions pass unchecked."""
+        if path is not None or "." in fullname:
+            return True
+        if fullname in sys.stdlib_module_names or fullname in sys.builtin_module_names:
+            return True
+        return fullname in self.modules or fullname == "sitecustomize"
+
+    def _spec_elsewhere(
+        self, fullname: str, target: types.ModuleType | None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """What the other finders would import for ``fullname``."""
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec: importlib.machinery.ModuleSpec | None = finder.find_spec(fullname, None, target)
+                if spec is not None:
+                    return spec
+        return None
+
+    def _own_or_interpreter(self, spec: importlib.machinery.ModuleSpec) -> bool:
+        """The job's own code, or an interpreter module missing from ``sys.stdlib_module_names``.
+
+        (Such as ``_sysconfigdata_*``: under the interpreter's library folders, outside site-packages.)
+        """
+        locations = [spec.origin] if spec.origin and spec.origin not in ("built-in", "frozen") else []
+        locations += list(spec.submodule_search_locations or [])
+        if not locations:
+            return False
+        if all(_inside(loc, self.roots) for loc in locations):
+            return True
+        return all(_inside(loc, self._stdlib) and not _inside(loc, self._site) for loc in locations)
 
 
 def _record_pip_install(ledger: Path) -> None:
