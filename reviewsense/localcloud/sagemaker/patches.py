@@ -54,19 +54,19 @@ def _apply(patches: Patches) -> None:
     from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
-    _patch_backend(patches, SageMakerModelBackend)
+    _patch_jobs(patches, SageMakerModelBackend)
+    _patch_endpoints(patches, SageMakerModelBackend)
     _patch_responses(patches, SageMakerResponse)
     _patch_runtime(patches, SageMakerRuntimeResponse)
 
 
-def _patch_backend(patches: Patches, backend_cls: Any) -> None:
+def _patch_jobs(patches: Patches, backend_cls: Any) -> None:
+    """Training and processing jobs: unique names, Environment kept, run and stopped by the manager."""
     from moto.sagemaker.exceptions import ResourceInUseException
-    from moto.sagemaker.models import FakeEndpoint, FakeProcessingJob, FakeTrainingJob
+    from moto.sagemaker.models import FakeProcessingJob, FakeTrainingJob
 
     original_create_training = backend_cls.create_training_job
     original_create_processing = backend_cls.create_processing_job
-    original_create_endpoint = backend_cls.create_endpoint
-    original_delete_endpoint = backend_cls.delete_endpoint
 
     def create_training_job(self: Any, **kwargs: Any) -> Any:
         name = kwargs["training_job_name"]
@@ -115,6 +115,19 @@ def _patch_backend(patches: Patches, backend_cls: Any) -> None:
             )
         _manager().jobs.stop_processing_job(self, job)
 
+    patches.replace(backend_cls, "create_training_job", create_training_job)
+    patches.replace(backend_cls, "stop_training_job", stop_training_job)
+    patches.replace(backend_cls, "create_processing_job", create_processing_job)
+    patches.replace(backend_cls, "stop_processing_job", stop_processing_job)
+
+
+def _patch_endpoints(patches: Patches, backend_cls: Any) -> None:
+    """Endpoints: served (created, updated, deleted) by the manager, with SageMaker's status checks."""
+    from moto.sagemaker.models import FakeEndpoint
+
+    original_create_endpoint = backend_cls.create_endpoint
+    original_delete_endpoint = backend_cls.delete_endpoint
+
     def create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
         if endpoint_name in self.endpoints:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
@@ -145,10 +158,6 @@ def _patch_backend(patches: Patches, backend_cls: Any) -> None:
         original_delete_endpoint(self, endpoint_name)
         _manager().endpoints.undeploy(self.account_id, self.region_name, endpoint_name)
 
-    patches.replace(backend_cls, "create_training_job", create_training_job)
-    patches.replace(backend_cls, "stop_training_job", stop_training_job)
-    patches.replace(backend_cls, "create_processing_job", create_processing_job)
-    patches.replace(backend_cls, "stop_processing_job", stop_processing_job)
     patches.replace(backend_cls, "create_endpoint", create_endpoint)
     patches.replace(backend_cls, "update_endpoint", update_endpoint)
     patches.replace(backend_cls, "delete_endpoint", delete_endpoint)
