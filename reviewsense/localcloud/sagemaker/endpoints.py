@@ -200,6 +200,33 @@ class Endpoints:
         mode: str,
         retain: bool,
     ) -> None:
+        try:
+            started = self._start_variants(state.name, backend, spec)
+        except Exception as exc:
+            self._deploy_failed(state, generation, endpoint, mode, str(exc))
+            return
+        deployment = Deployment(spec["config"], started, spec["capture"])
+        with state.changed:
+            if state.generation != generation or self._closed:
+                deployment.stop()
+                return
+            old, state.active = state.active, deployment
+            if mode != "resume":
+                _switch_config(endpoint, spec, retain)
+            endpoint.endpoint_status = "InService"
+            endpoint.failure_reason = None
+            endpoint.pending_deployment_summary = None
+            endpoint.last_modified_time = utcnow()
+            state.changed.notify_all()
+        path = self._spec_path(backend, state.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(spec))
+        self.ws.on_change()
+        if old is not None:
+            self._retire(old)
+
+    def _start_variants(self, endpoint_name: str, backend: Any, spec: dict[str, Any]) -> list[Variant]:
+        """Start every variant's server in parallel, in the spec's order; on any failure, stop them all."""
         started: list[Variant] = []
         try:
             if "error" in spec:
@@ -213,19 +240,7 @@ class Endpoints:
 
             def launch(variant: dict[str, Any]) -> None:
                 try:
-                    model_dir = self._fetch_model(str(variant["ModelDataUrl"]))
-                    env = self.ws.job_env()
-                    env.update({str(k): str(v) for k, v in variant["Environment"].items()})
-                    env.setdefault("SAGEMAKER_PROGRAM", "inference.py")
-                    env["SAGEMAKER_REGION"] = backend.region_name
-                    log_path = self._variant_log(state.name, variant["VariantName"])
-                    env = self._container_env(state.name, variant, model_dir, env)
-                    server = VariantServer(variant["VariantName"], model_dir, env, log_path)
-                    with self._lock:
-                        self._servers = [s for s in self._servers if s.proc is None or s.proc.poll() is None]
-                        self._servers.append(server)
-                    server.start(self.server_start_timeout_s)
-                    started.append(Variant(variant["VariantName"], variant["ModelName"], server))
+                    started.append(self._start_variant(endpoint_name, backend, variant))
                 except Exception as exc:
                     errors.append(str(exc))
 
@@ -236,57 +251,49 @@ class Endpoints:
                 thread.join()
             if errors:
                 raise RuntimeError("; ".join(errors))
-        except Exception as exc:
+        except Exception:
             for variant_ in started:
                 variant_.server.stop()
-            with state.changed:
-                if state.generation != generation:
-                    return
-                reason = str(exc)[-FAILURE_REASON_MAX:]
-                if mode == "update":  # the endpoint keeps serving its current config
-                    endpoint.endpoint_status = "InService"
-                    endpoint.failure_reason = f"Update failed, the endpoint kept its configuration: {reason}"[
-                        -FAILURE_REASON_MAX:
-                    ]
-                    endpoint.pending_deployment_summary = None
-                else:
-                    endpoint.endpoint_status = "Failed"
-                    endpoint.failure_reason = reason
-                endpoint.last_modified_time = utcnow()
-                state.changed.notify_all()
-            self.ws.on_change()
-            return
+            raise
         order = {v["VariantName"]: i for i, v in enumerate(spec["variants"])}
         started.sort(key=lambda v: order[v.name])
-        deployment = Deployment(spec["config"], started, spec["capture"])
+        return started
+
+    def _start_variant(self, endpoint_name: str, backend: Any, variant: dict[str, Any]) -> Variant:
+        model_dir = self._fetch_model(str(variant["ModelDataUrl"]))
+        env = self.ws.job_env()
+        env.update({str(k): str(v) for k, v in variant["Environment"].items()})
+        env.setdefault("SAGEMAKER_PROGRAM", "inference.py")
+        env["SAGEMAKER_REGION"] = backend.region_name
+        log_path = self._variant_log(endpoint_name, variant["VariantName"])
+        env = self._container_env(endpoint_name, variant, model_dir, env)
+        server = VariantServer(variant["VariantName"], model_dir, env, log_path)
+        with self._lock:
+            self._servers = [s for s in self._servers if s.proc is None or s.proc.poll() is None]
+            self._servers.append(server)
+        server.start(self.server_start_timeout_s)
+        return Variant(variant["VariantName"], variant["ModelName"], server)
+
+    def _deploy_failed(
+        self, state: _EndpointState, generation: int, endpoint: Any, mode: str, error: str
+    ) -> None:
+        """An update keeps serving the current configuration; a create (or resume) leaves it Failed."""
         with state.changed:
-            if state.generation != generation or self._closed:
-                deployment.stop()
+            if state.generation != generation:
                 return
-            old, state.active = state.active, deployment
-            if mode != "resume":
-                previous = {v["VariantName"]: v for v in endpoint.production_variants or []}
-                variants = endpoint._process_production_variants(spec["production_variants"])
-                if retain:
-                    for v in variants:
-                        if v["VariantName"] in previous and "CurrentWeight" in previous[v["VariantName"]]:
-                            v["CurrentWeight"] = v["DesiredWeight"] = previous[v["VariantName"]][
-                                "CurrentWeight"
-                            ]
-                endpoint.production_variants = variants
-                endpoint.endpoint_config_name = spec["config"]
-                endpoint.data_capture_config = spec["capture"]
-            endpoint.endpoint_status = "InService"
-            endpoint.failure_reason = None
-            endpoint.pending_deployment_summary = None
+            reason = error[-FAILURE_REASON_MAX:]
+            if mode == "update":  # the endpoint keeps serving its current config
+                endpoint.endpoint_status = "InService"
+                endpoint.failure_reason = f"Update failed, the endpoint kept its configuration: {reason}"[
+                    -FAILURE_REASON_MAX:
+                ]
+                endpoint.pending_deployment_summary = None
+            else:
+                endpoint.endpoint_status = "Failed"
+                endpoint.failure_reason = reason
             endpoint.last_modified_time = utcnow()
             state.changed.notify_all()
-        path = self._spec_path(backend, state.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(spec))
         self.ws.on_change()
-        if old is not None:
-            self._retire(old)
 
     def _container_env(
         self, endpoint: str, variant: dict[str, Any], model_dir: Path, env: dict[str, str]
@@ -428,3 +435,16 @@ class Endpoints:
         if sum(weights) <= 0:
             weights = [1.0] * len(weights)
         return random.choices(deployment.variants, weights=weights)[0]
+
+
+def _switch_config(endpoint: Any, spec: dict[str, Any], retain: bool) -> None:
+    """Point moto's endpoint at the deployed configuration; ``retain`` keeps the current variant weights."""
+    previous = {v["VariantName"]: v for v in endpoint.production_variants or []}
+    variants = endpoint._process_production_variants(spec["production_variants"])
+    if retain:
+        for v in variants:
+            if v["VariantName"] in previous and "CurrentWeight" in previous[v["VariantName"]]:
+                v["CurrentWeight"] = v["DesiredWeight"] = previous[v["VariantName"]]["CurrentWeight"]
+    endpoint.production_variants = variants
+    endpoint.endpoint_config_name = spec["config"]
+    endpoint.data_capture_config = spec["capture"]
