@@ -51,7 +51,6 @@ __all__ = [
     "ReviewParser",
     "normalise_column",
     "review_id_for",
-    "sentiment_from_rating",
 ]
 
 #: Upstream column names (normalised by ``normalise_column``: lower case, non-alphanumerics as ``_``)
