@@ -188,7 +188,6 @@ class LocalCloud:
             )
             self.gateway.mount(app_module.app, self.runtime, api)
         self.poller = sqspoller.SqsPoller(
-            self.endpoint,
             o.region,
             self.runtime,
             lambda service: local_client(self.endpoint, service, o.region),

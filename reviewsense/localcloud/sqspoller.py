@@ -148,7 +148,7 @@ def failed_items(result: Any, message_ids: list[str]) -> set[str] | None:
 
 
 @dataclass(frozen=True)
-class Mapping:
+class SqsMapping:
     """The part of an event source mapping's configuration that decides delivery."""
 
     uuid: str
@@ -159,7 +159,7 @@ class Mapping:
     report_item_failures: bool
 
     @classmethod
-    def from_api(cls, esm: dict[str, Any]) -> Mapping:
+    def from_api(cls, esm: dict[str, Any]) -> SqsMapping:
         return cls(
             uuid=str(esm["UUID"]),
             function_arn=str(esm["FunctionArn"]),
@@ -170,17 +170,11 @@ class Mapping:
         )
 
 
-def queue_url_for(endpoint: str, queue_arn: str) -> str:
-    _, _, _, _, account, name = queue_arn.split(":", 5)
-    return f"{endpoint}/{account}/{name}"
-
-
 class SqsPoller:
     """Runs every enabled SQS event source mapping of the local cloud's Lambda (one worker each)."""
 
     def __init__(
         self,
-        endpoint: str,
         region: str,
         runtime: LocalLambdaRuntime,
         client_factory: Callable[[str], Any],
@@ -188,15 +182,18 @@ class SqsPoller:
         wait_s: int = 1,
         refresh_s: float = 1.0,
     ) -> None:
-        """``client_factory(service)`` returns a new boto3 client for the local cloud (one per worker)."""
-        self._endpoint = endpoint
+        """``client_factory(service)`` returns a new boto3 client for the local cloud (one per worker).
+
+        Only the clients know where the APIs are: the same poller runs against the local cloud's server
+        or an in-process ``mock_aws``.
+        """
         self._region = region
         self._runtime = runtime
         self._client = client_factory
         self._wait_s = wait_s
         self._refresh_s = refresh_s
         self._stop = threading.Event()
-        self._workers: dict[str, tuple[Mapping, threading.Event, threading.Thread]] = {}
+        self._workers: dict[str, tuple[SqsMapping, threading.Event, threading.Thread]] = {}
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -214,12 +211,12 @@ class SqsPoller:
         self._workers.clear()
 
     @property
-    def mappings(self) -> list[Mapping]:
+    def mappings(self) -> list[SqsMapping]:
         return [m for m, _, _ in self._workers.values()]
 
     def refresh(self) -> None:
         """Start a worker per new or changed enabled SQS mapping; stop those gone, disabled or changed."""
-        wanted: dict[str, Mapping] = {}
+        wanted: dict[str, SqsMapping] = {}
         pages = self._client("lambda").get_paginator("list_event_source_mappings").paginate()
         for page in pages:
             for esm in page["EventSourceMappings"]:
@@ -227,7 +224,7 @@ class SqsPoller:
                 if arn.split(":")[2:3] != ["sqs"] or esm.get("State") != "Enabled":
                     continue
                 if self._runtime.knows(str(esm["FunctionArn"])):
-                    wanted[str(esm["UUID"])] = Mapping.from_api(esm)
+                    wanted[str(esm["UUID"])] = SqsMapping.from_api(esm)
         for uuid, (mapping, stop, _) in list(self._workers.items()):
             if wanted.get(uuid) != mapping:
                 stop.set()
@@ -250,9 +247,10 @@ class SqsPoller:
             except Exception:  # the server is going away, or one bad listing: try again next round
                 logger.exception("listing event source mappings failed")
 
-    def _work(self, mapping: Mapping, stop: threading.Event) -> None:
+    def _work(self, mapping: SqsMapping, stop: threading.Event) -> None:
         sqs = self._client("sqs")
-        queue_url = queue_url_for(self._endpoint, mapping.queue_arn)
+        _, _, _, _, account, name = mapping.queue_arn.split(":", 5)
+        queue_url = str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
         while not (stop.is_set() or self._stop.is_set()):
             try:
                 messages = self._receive_batch(sqs, queue_url, mapping, stop)
@@ -273,7 +271,7 @@ class SqsPoller:
         return list(response.get("Messages", []))
 
     def _receive_batch(
-        self, sqs: Any, queue_url: str, mapping: Mapping, stop: threading.Event
+        self, sqs: Any, queue_url: str, mapping: SqsMapping, stop: threading.Event
     ) -> list[dict[str, Any]]:
         """Up to ``BatchSize`` messages: the first long poll, then more until the window closes."""
         messages = self._receive(sqs, queue_url, mapping.batch_size, self._wait_s)
@@ -290,7 +288,7 @@ class SqsPoller:
                 stop.wait(min(left, 0.05))
         return messages
 
-    def _deliver(self, sqs: Any, queue_url: str, mapping: Mapping, messages: list[dict[str, Any]]) -> None:
+    def _deliver(self, sqs: Any, queue_url: str, mapping: SqsMapping, messages: list[dict[str, Any]]) -> None:
         event = sqs_event(messages, mapping.queue_arn, self._region)
         try:
             result = self._runtime.invoke(mapping.function_arn, event)
