@@ -25,6 +25,8 @@ from typing import Any
 
 from chalice.app import Chalice, IAMAuthorizer, SQSEvent
 
+from reviewsense.errors import OperatorError
+
 MODULE = "reviewsense.bench_event_sources"
 QUEUE = "rs-bench-latency"
 
@@ -74,7 +76,7 @@ def bench_sqs(cloud: Any, module: Any, messages: int, interval_s: float) -> list
         arrived = dict(module.ARRIVED)
     missing = set(sent) - set(arrived)
     if missing:
-        raise SystemExit(f"{len(missing)} messages never reached the handler")
+        raise OperatorError(f"{len(missing)} messages never reached the handler")
     return [arrived[body] - sent[body] for body in sent]
 
 
@@ -93,7 +95,7 @@ def bench_http(cloud: Any, requests: int) -> list[float]:
         status, answer = post_json(url, {"i": i}, session, cloud.options.region)
         samples.append(time.perf_counter() - started)
         if status != 200:
-            raise SystemExit(f"request {i}: {status} {answer}")
+            raise OperatorError(f"request {i}: {status} {answer}")
     return samples
 
 
