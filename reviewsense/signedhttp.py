@@ -4,8 +4,9 @@ A route declared with ``authorizer=IAMAuthorizer()`` accepts only requests signe
 Version 4 for the ``execute-api`` service, on AWS (API Gateway) and on the local cloud
 (``reviewsense/localcloud/apigateway.py``) alike. ``post_json`` signs with the credentials of a boto3
 session (a profile, a role, or the local cloud's fixed ``testing`` key) and returns the status and the
-decoded answer; ``local_api_url`` is where the running local cloud serves the routes. Nothing here
-knows which of the two it talks to.
+decoded answer. Where the routes are: ``local_api_url`` for the running local cloud (its
+``endpoint.json``), ``deployed_api_url`` for a stage on AWS (the ``EndpointURL`` output Chalice's
+packaged template gives the stack when the app has routes). Nothing else here knows which it talks to.
 """
 
 from __future__ import annotations
@@ -21,6 +22,17 @@ SERVICE = "execute-api"
 def local_api_url(endpoint_info: dict[str, Any]) -> str:
     """The base URL of the routes of a running local cloud, from its ``endpoint.json``."""
     return str(endpoint_info["api_url"])
+
+
+def deployed_api_url(cloudformation: Any, stack_name: str) -> str:
+    """The base URL of a deployed stage's routes (``https://<api>.execute-api.<region>.amazonaws.com/<stage>/``)."""
+    from reviewsense.errors import StageNotDeployedError
+
+    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    for output in stacks[0].get("Outputs", []) if stacks else []:
+        if output["OutputKey"] == "EndpointURL":
+            return str(output["OutputValue"])
+    raise StageNotDeployedError(f"stack {stack_name} has no EndpointURL output: the app has no routes there")
 
 
 def signed_request(

@@ -129,6 +129,7 @@ class Provisioner:
                     batch_size=source.batch_size,
                     window_s=source.maximum_batching_window_in_seconds,
                     response_types=(function_response_types or {}).get(source.name, []),
+                    max_concurrency=source.maximum_concurrency,
                 )
         if getattr(app, "routes", None):
             out.api_function = self._function(self.api_function_name(), role_arn, None)
@@ -250,7 +251,14 @@ class Provisioner:
         return url, self._queue_arn(url)
 
     def _event_source_mapping(
-        self, function: str, queue_arn: str, *, batch_size: int, window_s: int, response_types: list[str]
+        self,
+        function: str,
+        queue_arn: str,
+        *,
+        batch_size: int,
+        window_s: int,
+        response_types: list[str],
+        max_concurrency: int | None,
     ) -> str:
         lam = self._client("lambda")
         config: dict[str, Any] = {
@@ -258,6 +266,8 @@ class Provisioner:
             "MaximumBatchingWindowInSeconds": window_s,
             "FunctionResponseTypes": response_types,
         }
+        if max_concurrency:
+            config["ScalingConfig"] = {"MaximumConcurrency": max_concurrency}
         existing = lam.list_event_source_mappings(EventSourceArn=queue_arn, FunctionName=function)
         for mapping in existing["EventSourceMappings"]:
             lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True, **config)

@@ -273,20 +273,25 @@ class SqsPoller:
     def _receive_batch(
         self, sqs: Any, queue_url: str, mapping: SqsMapping, stop: threading.Event
     ) -> list[dict[str, Any]]:
-        """Up to ``BatchSize`` messages: the first long poll, then more until the window closes."""
-        messages = self._receive(sqs, queue_url, mapping.batch_size, self._wait_s)
-        if not messages or mapping.window_s <= 0:
-            return messages
+        """Up to ``BatchSize`` messages: the first long poll, then more until the window closes.
+
+        A window longer than the visibility timeout can receive a message again: it is delivered once,
+        with its latest receipt handle and receive count (only that handle surely deletes it).
+        """
+        first = self._receive(sqs, queue_url, mapping.batch_size, self._wait_s)
+        batch = {str(m["MessageId"]): m for m in first}
+        if not batch or mapping.window_s <= 0:
+            return list(batch.values())
         closes = time.monotonic() + mapping.window_s
-        while len(messages) < mapping.batch_size and not stop.is_set():
+        while len(batch) < mapping.batch_size and not stop.is_set():
             left = closes - time.monotonic()
             if left <= 0:
                 break
-            more = self._receive(sqs, queue_url, mapping.batch_size - len(messages), min(int(left), 1))
-            messages.extend(more)
+            more = self._receive(sqs, queue_url, mapping.batch_size - len(batch), min(int(left), 1))
+            batch.update((str(m["MessageId"]), m) for m in more)
             if not more and left < 1:
                 stop.wait(min(left, 0.05))
-        return messages
+        return list(batch.values())
 
     def _deliver(self, sqs: Any, queue_url: str, mapping: SqsMapping, messages: list[dict[str, Any]]) -> None:
         event = sqs_event(messages, mapping.queue_arn, self._region)

@@ -46,7 +46,7 @@ class Cloud:
             persist=False,
             app_module="tests.localcloud.sqsapp",
             state_machines=False,
-            queue_visibility_timeout_s=1,
+            queue_visibility_timeout_s=2,  # longer than the partial mapping's 1 s batching window
         )
         self.cloud = LocalCloud(self.options)
         self.endpoint = self.cloud.endpoint
@@ -146,7 +146,7 @@ def test_provisioning_creates_queue_dlq_and_the_mappings(cloud: Cloud) -> None:
         "deadLetterTargetArn": cloud.queue_arn(f"{sqsapp.INBOX}-dlq"),
         "maxReceiveCount": 3,
     }
-    assert attributes["VisibilityTimeout"] == "1"  # this cloud's override; see the next test for AWS's rule
+    assert attributes["VisibilityTimeout"] == "2"  # this cloud's override; see the next test for AWS's rule
 
 
 def test_the_queue_visibility_timeout_is_six_times_the_function_timeout_by_default(cloud: Cloud) -> None:

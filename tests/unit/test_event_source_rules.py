@@ -138,3 +138,35 @@ def test_missing_unknown_and_misscoped_credentials_are_refused() -> None:
     garbled = sign(b"{}")
     garbled.headers.replace_header("Authorization", "AWS4-HMAC-SHA256 Credential=testing")
     assert refusal(garbled, b"{}").error_type == "IncompleteSignatureException"
+
+
+class ScriptedSqs:
+    """Answers ReceiveMessage from a script (one list of messages per call, then nothing)."""
+
+    def __init__(self, answers: list[list[dict[str, Any]]]) -> None:
+        self.answers = answers
+        self.calls: list[dict[str, Any]] = []
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return {"Messages": self.answers.pop(0) if self.answers else []}
+
+
+def test_a_batching_window_fills_the_batch_and_delivers_a_message_received_twice_once() -> None:
+    import threading
+
+    from reviewsense.localcloud.runtime import LocalLambdaRuntime
+    from reviewsense.localcloud.sqspoller import SqsMapping, SqsPoller
+
+    def msg(mid: str, handle: str) -> dict[str, Any]:
+        return {"MessageId": mid, "ReceiptHandle": handle, "Body": mid, "MD5OfBody": ""}
+
+    sqs = ScriptedSqs([[msg("a", "a1")], [msg("b", "b1"), msg("a", "a2")], [msg("c", "c1")]])
+    mapping = SqsMapping(
+        "u", "arn:aws:lambda:us-east-1:1:function:f", "arn:aws:sqs:us-east-1:1:q", 3, 5.0, False
+    )
+    poller = SqsPoller("us-east-1", LocalLambdaRuntime(), lambda service: sqs)
+    batch = poller._receive_batch(sqs, "url", mapping, threading.Event())
+    assert [(m["MessageId"], m["ReceiptHandle"]) for m in batch] == [("a", "a2"), ("b", "b1"), ("c", "c1")]
+    assert [c["MaxNumberOfMessages"] for c in sqs.calls] == [3, 2, 1]  # stops once BatchSize is reached
+    assert all(c["MessageSystemAttributeNames"] == ["All"] for c in sqs.calls)
