@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 
 .PHONY: install demo test check lint typecheck unit functional localcloud training test-slow \
-        local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency featurize train-linear train-demo train-best \
+        local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency bench-event-sources featurize train-linear train-demo train-best \
         bench-train install-mpnet train-best-gpu clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt training/requirements.txt pyproject.toml
@@ -60,6 +60,10 @@ bench-ingest-memory: install
 ## PutObject latency on the local cloud with and without the write-through S3 journal.
 bench-put-latency: install
 	$(BIN)/python -m reviewsense.bench_put_latency
+
+## SendMessage -> on_sqs_message handler and signed POST -> IAM route latency on the local cloud.
+bench-event-sources: install
+	$(BIN)/python -m reviewsense.bench_event_sources --messages 200
 
 ## The larger offline encoder of the best configuration (about 400 MB; not needed by tests or the demo).
 install-mpnet: install

@@ -33,6 +33,8 @@ class Settings:
     event_bus: str = "default"
     event_source: str = "reviewsense.ingest"
     alerts_topic_arn: str = ""
+    #: Receives of an SQS message before the queue's redrive policy moves it to its ``-dlq`` queue.
+    queue_max_receive_count: int = 3
     #: Largest accepted value of any single field, in characters; longer records are quarantined.
     max_field_chars: int = 20_000
     #: Largest decompressed size of a raw object, in bytes, checked while streaming; larger objects are
@@ -104,6 +106,9 @@ class Settings:
             idempotency_table=e.get("REVIEWSENSE_IDEMPOTENCY_TABLE", f"{APP_NAME}-{stage}-idempotency"),
             event_bus=e.get("REVIEWSENSE_EVENT_BUS", cls.event_bus),
             alerts_topic_arn=e.get("REVIEWSENSE_ALERTS_TOPIC_ARN", ""),
+            queue_max_receive_count=int(
+                e.get("REVIEWSENSE_QUEUE_MAX_RECEIVE_COUNT", cls.queue_max_receive_count)
+            ),
             max_field_chars=int(e.get("REVIEWSENSE_MAX_FIELD_CHARS", cls.max_field_chars)),
             max_object_bytes=int(e.get("REVIEWSENSE_MAX_OBJECT_BYTES", cls.max_object_bytes)),
             reconcile_grace_seconds=int(

@@ -75,6 +75,8 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     elif info:
         print(f"running at {info['endpoint']} (pid {info['pid']}, since {info['started_at']})")
         print(f"state: {status['home']}")
+        if info.get("api_url"):
+            print(f"routes (API Gateway, IAM auth): {info['api_url']}")
     else:
         print("not running (start it with `reviewsense local up`)")
     return 0 if info else 3

@@ -1,13 +1,13 @@
 """One way to patch moto: replace class attributes, remember what was there, put it back exactly.
 
-The local cloud changes moto in four places, each a ``Patches`` of its own: ``extensions.py`` (Lambda
+The local cloud changes moto in five places, each a ``Patches`` of its own: ``extensions.py`` (Lambda
 invoke, EventBridge targets, ``aws-sdk:*`` task results), ``strict.py`` (request validation),
-``sfnerrors.py`` (the error names of failed Step Functions tasks) and ``sagemaker/patches.py`` (SageMaker
-compute). All install on start and uninstall on stop, tests install and uninstall them in-process many
-times, and an uninstall that left a patched method behind (or
-restored an inherited method as an own attribute) would leak into every later test. ``Patches`` keeps that
-bookkeeping in one place: it records the original of each (class, attribute) it replaces, including
-"there was none", installs at most once, and restores exactly.
+``sfnerrors.py`` (the error names of failed Step Functions tasks), ``sqspoller.py`` (moto's own SQS ->
+Lambda delivery off) and ``sagemaker/patches.py`` (SageMaker compute). All install on start and uninstall
+on stop, tests install and uninstall them in-process many times, and an uninstall that left a patched
+method behind (or restored an inherited method as an own attribute) would leak into every later test.
+``Patches`` keeps that bookkeeping in one place: it records the original of each (class, attribute) it
+replaces, including "there was none", installs at most once, and restores exactly.
 """
 
 from __future__ import annotations

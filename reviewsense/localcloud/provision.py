@@ -3,8 +3,16 @@
 What Chalice and the CloudFormation merge template create on AWS, created here with plain boto3:
 the lake bucket (S3 → EventBridge notifications on), the idempotency table, the Glue database, the
 alerts topic, one dead-letter queue per asynchronously invoked function, one Lambda function per
-Chalice handler, one EventBridge rule per ``@app.on_cw_event``/``@app.schedule``, and one state
-machine per ``statemachines/*.asl.json`` with its ``${...}`` placeholders substituted.
+Chalice handler, one EventBridge rule per ``@app.on_cw_event``/``@app.schedule``, one queue (with a
+``<queue>-dlq`` redrive target) and one event source mapping per ``@app.on_sqs_message``, the REST API's
+handler function when the app has routes, and one state machine per ``statemachines/*.asl.json`` with
+its ``${...}`` placeholders substituted.
+
+SQS mappings are made as the template makes them: the queue's visibility timeout is six times the
+function timeout (AWS's advice for Lambda event sources), ``maxReceiveCount`` is
+``Settings.queue_max_receive_count``, and a handler listed in the app module's
+``SQS_FUNCTION_RESPONSE_TYPES`` (handler name -> ``["ReportBatchItemFailures"]``; Chalice's decorator
+has no such argument, so the template reads the same dictionary) gets those response types.
 """
 
 from __future__ import annotations
@@ -23,6 +31,10 @@ from chalicelib.adapters.aws_errors import error_code
 from chalicelib.config import APP_NAME, Settings
 
 ACCOUNT_ID = "123456789012"
+FUNCTION_TIMEOUT_S = 300  # every function's Timeout (``lambda_timeout`` in .chalice/config.json)
+#: AWS: "set the source queue's visibility timeout to at least six times the function timeout".
+VISIBILITY_TIMEOUT_FACTOR = 6
+DLQ_RETENTION_S = 1_209_600
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
@@ -34,6 +46,9 @@ class Provisioned:
     state_machines: dict[str, str] = field(default_factory=dict)  # file stem -> ARN
     topics: dict[str, str] = field(default_factory=dict)
     schedules: dict[str, str] = field(default_factory=dict)  # function name -> expression
+    queues: dict[str, str] = field(default_factory=dict)  # SQS event source queue name -> URL
+    event_source_mappings: dict[str, str] = field(default_factory=dict)  # handler name -> mapping UUID
+    api_function: str | None = None  # ARN of the REST API's handler function, when the app has routes
 
 
 def substitute(definition: str, values: dict[str, str]) -> str:
@@ -52,10 +67,19 @@ def _placeholder_zip() -> bytes:
 
 
 class Provisioner:
-    def __init__(self, session: Any, settings: Settings, endpoint_url: str) -> None:
+    def __init__(
+        self,
+        session: Any,
+        settings: Settings,
+        endpoint_url: str,
+        *,
+        queue_visibility_timeout_s: int | None = None,
+    ) -> None:
+        """``queue_visibility_timeout_s`` overrides the SQS event sources' visibility timeout (tests)."""
         self._session = session
         self._s = settings
         self._endpoint = endpoint_url
+        self._visibility_s = queue_visibility_timeout_s or VISIBILITY_TIMEOUT_FACTOR * FUNCTION_TIMEOUT_S
 
     def _client(self, service: str) -> Any:
         return self._session.client(service, endpoint_url=self._endpoint, region_name=self._s.region)
@@ -63,7 +87,16 @@ class Provisioner:
     def function_name(self, handler_name: str) -> str:
         return f"{APP_NAME}-{self._s.stage}-{handler_name}"
 
-    def provision(self, app: Any, statemachines_dir: Path | None) -> Provisioned:
+    def api_function_name(self) -> str:
+        """Chalice names the REST API's Lambda ``<app>-<stage>``."""
+        return f"{APP_NAME}-{self._s.stage}"
+
+    def provision(
+        self,
+        app: Any,
+        statemachines_dir: Path | None,
+        function_response_types: dict[str, list[str]] | None = None,
+    ) -> Provisioned:
         out = Provisioned()
         self._bucket()
         self._tables()
@@ -87,6 +120,19 @@ class Provisioner:
                 expression = expression if isinstance(expression, str) else expression.to_string()
                 out.rules.append(self._rule(source.name, out.functions[source.name], schedule=expression))
                 out.schedules[self.function_name(source.name)] = expression
+            elif kind == "SQSEventConfig":
+                queue = source.queue or str(source.queue_arn).rsplit(":", maxsplit=1)[-1]
+                out.queues[queue], queue_arn = self._event_source_queue(queue)
+                out.event_source_mappings[source.name] = self._event_source_mapping(
+                    self.function_name(source.name),
+                    queue_arn,
+                    batch_size=source.batch_size,
+                    window_s=source.maximum_batching_window_in_seconds,
+                    response_types=(function_response_types or {}).get(source.name, []),
+                    max_concurrency=source.maximum_concurrency,
+                )
+        if getattr(app, "routes", None):
+            out.api_function = self._function(self.api_function_name(), role_arn, None)
         if statemachines_dir is not None and statemachines_dir.is_dir():
             values = self.placeholder_values(out, role_arn)
             for path in sorted(statemachines_dir.glob("*.asl.json")):
@@ -179,25 +225,75 @@ class Provisioner:
                 raise
         return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
 
-    def _function(self, name: str, role_arn: str, dlq_url: str) -> str:
+    def _queue_arn(self, url: str) -> str:
+        attributes = self._client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
+    def _event_source_queue(self, name: str) -> tuple[str, str]:
+        """The queue an ``on_sqs_message`` handler reads, with its redrive policy: (URL, ARN)."""
+        sqs = self._client("sqs")
+        fifo = name.endswith(".fifo")
+        fifo_attributes = {"FifoQueue": "true"} if fifo else {}
+        dlq_name = f"{name.removesuffix('.fifo')}-dlq" + (".fifo" if fifo else "")
+        dlq_url = sqs.create_queue(QueueName=dlq_name, Attributes=fifo_attributes)["QueueUrl"]
+        sqs.set_queue_attributes(
+            QueueUrl=dlq_url, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)}
+        )
+        url = str(sqs.create_queue(QueueName=name, Attributes=fifo_attributes)["QueueUrl"])
+        redrive = {
+            "deadLetterTargetArn": self._queue_arn(dlq_url),
+            "maxReceiveCount": str(self._s.queue_max_receive_count),
+        }
+        sqs.set_queue_attributes(
+            QueueUrl=url,
+            Attributes={"VisibilityTimeout": str(self._visibility_s), "RedrivePolicy": json.dumps(redrive)},
+        )
+        return url, self._queue_arn(url)
+
+    def _event_source_mapping(
+        self,
+        function: str,
+        queue_arn: str,
+        *,
+        batch_size: int,
+        window_s: int,
+        response_types: list[str],
+        max_concurrency: int | None,
+    ) -> str:
         lam = self._client("lambda")
-        dlq_arn = self._client("sqs").get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        config: dict[str, Any] = {
+            "BatchSize": batch_size,
+            "MaximumBatchingWindowInSeconds": window_s,
+            "FunctionResponseTypes": response_types,
+        }
+        if max_concurrency:
+            config["ScalingConfig"] = {"MaximumConcurrency": max_concurrency}
+        existing = lam.list_event_source_mappings(EventSourceArn=queue_arn, FunctionName=function)
+        for mapping in existing["EventSourceMappings"]:
+            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True, **config)
+            return str(mapping["UUID"])
+        created = lam.create_event_source_mapping(
+            EventSourceArn=queue_arn, FunctionName=function, Enabled=True, **config
+        )
+        return str(created["UUID"])
+
+    def _function(self, name: str, role_arn: str, dlq_url: str | None) -> str:
+        lam = self._client("lambda")
         try:
             return str(lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
         except ClientError as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
+        handler = name.removeprefix(f"{APP_NAME}-{self._s.stage}").removeprefix("-") or "app"
         response = lam.create_function(
             FunctionName=name,
             Runtime="python3.11",
             Role=role_arn,
-            Handler=f"app.{name.removeprefix(f'{APP_NAME}-{self._s.stage}-')}",
+            Handler=f"app.{handler}",
             Code={"ZipFile": _placeholder_zip()},
-            Timeout=300,
+            Timeout=FUNCTION_TIMEOUT_S,
             MemorySize=2048,
-            DeadLetterConfig={"TargetArn": dlq_arn},
+            **({"DeadLetterConfig": {"TargetArn": self._queue_arn(dlq_url)}} if dlq_url else {}),
         )
         return str(response["FunctionArn"])
 

@@ -6,7 +6,9 @@ about requests by ``strict.py``), restores the state saved by the previous run, 
 deployed Lambdas get; ``reviewsense.stageconfig``), provisions the app's resources (``provision.py``),
 registers every Chalice handler with the in-process Lambda runtime (``runtime.py``), installs the moto
 extensions that make events reach them (``extensions.py``) and the local SageMaker compute
-(``sagemaker/``), and starts the schedule rules (``scheduler.py``). S3 writes go through the journal
+(``sagemaker/``), and starts the schedule rules (``scheduler.py``), Lambda's SQS poller for the
+event source mappings (``sqspoller.py``) and API Gateway for the app's routes, IAM auth included, at
+``<endpoint>/_api/<stage>/`` (``apigateway.py``). S3 writes go through the journal
 (``journal.py``) and state is snapshotted (``state.py``). Clients find it through ``<home>/endpoint.json``.
 """
 
@@ -27,14 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.config import Settings
-from reviewsense.localcloud import extensions, strict
+from reviewsense.localcloud import extensions, sqspoller, strict
 from reviewsense.localcloud import sagemaker as local_sagemaker
+from reviewsense.localcloud.apigateway import ApiGateway
 from reviewsense.localcloud.journal import S3Journal, S3WriteThrough
-from reviewsense.localcloud.provision import Provisioned, Provisioner
+from reviewsense.localcloud.provision import ACCOUNT_ID, Provisioned, Provisioner
 from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
 from reviewsense.localcloud.scheduler import LocalScheduler
 from reviewsense.localcloud.state import Snapshotter, StateStore
 from reviewsense.stageconfig import stage_environment
+from reviewsense.target import local_client
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -53,17 +57,26 @@ class LocalCloudOptions:
     region: str = "us-east-1"
     persist: bool = True
     retry_delays_s: tuple[float, ...] = (1.0, 2.0)
+    #: The module whose ``app`` (a Chalice app) is provisioned and run (tests use small apps of their own).
+    app_module: str = "app"
+    #: Provision ``statemachines/*.asl.json`` (their placeholders name ``app.py``'s functions).
+    state_machines: bool = True
+    #: Visibility timeout of the SQS event source queues; None: six times the function timeout, as on
+    #: AWS (``REVIEWSENSE_LOCAL_QUEUE_VISIBILITY_TIMEOUT_S`` sets it for ``reviewsense local up``).
+    queue_visibility_timeout_s: int | None = None
 
 
 class _DirtyTracking:
-    """WSGI middleware: any mutating request schedules a state snapshot."""
+    """WSGI middleware: any mutating request schedules a state snapshot (SQS is not persisted)."""
 
     def __init__(self, app: Any, on_change: Any) -> None:
         self._app = app
         self._on_change = on_change
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("REQUEST_METHOD") in _MUTATING:
+        if environ.get("REQUEST_METHOD") in _MUTATING and not str(
+            environ.get("HTTP_X_AMZ_TARGET", "")
+        ).startswith("AmazonSQS."):
             self._on_change()
         return self._app(environ, start_response)
 
@@ -92,6 +105,8 @@ class LocalCloud:
         self.code: dict[str, Any] = {}
         self.scheduler: LocalScheduler | None = None
         self._strict_installed = False
+        self.gateway: ApiGateway | None = None
+        self.poller: sqspoller.SqsPoller | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -132,19 +147,29 @@ class LocalCloud:
 
         get_settings.cache_clear()
         reset_container()
-        app_module = importlib.import_module("app")
+        app_module = importlib.import_module(o.app_module)
         settings = Settings.from_env()
 
         import boto3
 
         session = boto3.session.Session(region_name=o.region)
-        provisioner = Provisioner(session, settings, self.endpoint)
+        visibility = o.queue_visibility_timeout_s or int(
+            os.environ.get("REVIEWSENSE_LOCAL_QUEUE_VISIBILITY_TIMEOUT_S", "0")
+        )
+        provisioner = Provisioner(
+            session, settings, self.endpoint, queue_visibility_timeout_s=visibility or None
+        )
         extensions.install(self.runtime, self._start_execution)
+        sqspoller.install()  # moto's own SQS -> Lambda delivery off: the poller below delivers
         self.sagemaker = local_sagemaker.LocalSageMaker(
             self.endpoint, o.home, o.region, on_change=self.snapshotter.mark_dirty
         )
         local_sagemaker.install(self.sagemaker)  # also re-serves the endpoints restored from disk
-        self.provisioned = provisioner.provision(app_module.app, o.project_root / "statemachines")
+        self.provisioned = provisioner.provision(
+            app_module.app,
+            o.project_root / "statemachines" if o.state_machines else None,
+            function_response_types=getattr(app_module, "SQS_FUNCTION_RESPONSE_TYPES", None),
+        )
         self.code = provisioner.publish_code(o.project_root)
         for name, arn in self.provisioned.functions.items():
             fn = provisioner.function_name(name)
@@ -156,6 +181,19 @@ class LocalCloud:
                     dead_letter_queue_url=self.provisioned.dead_letter_queues.get(fn),
                 )
             )
+        if self.provisioned.api_function is not None and self.gateway is not None:
+            api = provisioner.api_function_name()
+            self.runtime.register(
+                FunctionSpec(name=api, handler=app_module.app, arn=self.provisioned.api_function)
+            )
+            self.gateway.mount(app_module.app, self.runtime, api)
+        self.poller = sqspoller.SqsPoller(
+            o.region,
+            self.runtime,
+            lambda service: local_client(self.endpoint, service, o.region),
+            wait_s=int(os.environ.get("REVIEWSENSE_LOCAL_SQS_WAIT_S", "1")),
+        )
+        self.poller.start()
         self.scheduler = LocalScheduler(
             self.provisioned.schedules,
             self.runtime.invoke_async,
@@ -172,6 +210,8 @@ class LocalCloud:
     def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.poller is not None:
+            self.poller.stop()  # the batch in hand is delivered (or left for redelivery) first
         self.runtime.drain(timeout_s=60)
         self.runtime.shutdown()
         self._starter.shutdown(wait=True)
@@ -185,6 +225,7 @@ class LocalCloud:
         if self.journal is not None:
             self.journal.close()
         extensions.uninstall()
+        sqspoller.uninstall()
         local_sagemaker.uninstall()
         if self._strict_installed:
             strict.uninstall()
@@ -213,6 +254,9 @@ class LocalCloud:
         if self.journal is not None:
             app = S3WriteThrough(app, self.journal)  # acknowledged S3 writes are on disk first
         app = _DirtyTracking(app, self.snapshotter.mark_dirty)
+        self.gateway = app = ApiGateway(
+            app, stage=self.options.stage, region=self.options.region, account_id=ACCOUNT_ID
+        )
         self._server = make_server(
             "127.0.0.1", self.options.port, app, threaded=True, request_handler=MotoRequestHandler
         )
@@ -237,6 +281,7 @@ class LocalCloud:
             "pid": os.getpid(),
             "stage": self.options.stage,
             "region": self.options.region,
+            "api_url": f"{self.endpoint}{self.gateway.base_path}/" if self.gateway else None,
             "started_at": datetime.now(UTC).isoformat(),
             "functions": sorted(self.runtime.functions),
             "restored": self.restored,
