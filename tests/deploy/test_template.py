@@ -17,7 +17,8 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 import app
 from infra import template
 from infra.regions import REGIONS
-from tests.deploy.conftest import ROOT, walk
+from tests.helpers.documents import walk
+from tests.helpers.paths import ROOT
 
 REGION = re.compile(r"\b(?:us|eu|ap|sa|ca|me|af|il|cn|mx)(?:-gov|-iso[a-z]?)?-[a-z]+-\d\b")
 ACCOUNT = re.compile(r"(?<![\d.])\d{12}(?![\d.])")

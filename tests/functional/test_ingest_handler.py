@@ -6,7 +6,6 @@ import gzip
 import json
 import tracemalloc
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import awswrangler as wr
@@ -22,8 +21,9 @@ from chalicelib.container import Container, reset_container
 from chalicelib.domain.lake import SourceObject
 from chalicelib.domain.reviews import QuarantineReason
 from chalicelib.services.ingest import IngestService
+from tests.helpers.paths import EVENTS
 
-EVENT = json.loads((Path(__file__).resolve().parents[1] / "events" / "s3_object_created.json").read_text())
+EVENT = json.loads((EVENTS / "s3_object_created.json").read_text())
 BUCKET = "reviewsense-lake"
 KEY = "raw/email/mixed batch.jsonl"  # the event carries it URL-encoded, as S3 does
 

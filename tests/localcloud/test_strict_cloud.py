@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from reviewsense.target import free_port
-from tests.localcloud.test_local_cloud import Cloud, wait_until
+from tests.helpers.cloud import Cloud, running_cloud
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.localcloud
 GROUP = "strict-check"
@@ -26,10 +26,9 @@ CAUGHT = {"ErrorEquals": ["SageMaker.SageMakerException"], "ResultPath": "$.erro
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    c = Cloud(tmp_path_factory.mktemp("strict-cloud"), free_port())
-    c.up()
-    yield c
-    c.down()
+    with running_cloud(tmp_path_factory.mktemp("strict-cloud")) as c:
+        yield c
+        c.down()
 
 
 def test_an_invalid_request_over_http_is_rejected_as_aws_rejects_it(cloud: Cloud) -> None:

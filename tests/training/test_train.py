@@ -16,13 +16,12 @@ import pandas as pd
 import pytest
 
 from chalicelib.domain.training_health import METRIC_DEFINITIONS
+from tests.helpers.paths import ROOT
 from training import train
 from training.data import FACET_COLUMNS, LABELS
 from training.encoding import RATING_HEAD, make_batches, targets_of
 from training.fit import resolve_precision
 from training.inference import collapse_head
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_end_to_end_writes_a_servable_model_directory(trained: dict[str, Any]) -> None:
@@ -38,7 +37,7 @@ def test_end_to_end_writes_a_servable_model_directory(trained: dict[str, Any]) -
     ):
         assert (model_dir / name).is_file(), name
     assert (model_dir / "code" / "inference.py").read_text() == (
-        REPO / "training" / "inference.py"
+        ROOT / "training" / "inference.py"
     ).read_text()
     assert json.loads((model_dir / "label_map.json").read_text())["labels"] == [
         "negative",
@@ -168,7 +167,7 @@ def test_script_mode_reads_sagemaker_environment(
     }
     cmd = [
         sys.executable,
-        str(REPO / "training" / "train.py"),
+        str(ROOT / "training" / "train.py"),
         "--model_name_or_path",
         str(tiny_model_dir),
         "--max-steps",
