@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -295,7 +296,9 @@ def test_a_handler_without_a_policy_is_an_error(stage: template.Stage) -> None:
 
 
 def test_packaging_writes_the_bundle(package_dir: Path) -> None:
-    assert (package_dir / "deployment.zip").stat().st_size > 0
+    with zipfile.ZipFile(package_dir / "deployment.zip") as bundle:
+        names = set(bundle.namelist())
+    assert {"app.py", "chalicelib/__init__.py"} <= names
     assert (package_dir / "merge-template.json").exists()
 
 

@@ -157,7 +157,9 @@ def test_first_run_deploys_an_approved_model_that_answers(
     assert variant == "champion"
     rows = predictions["predictions"] if isinstance(predictions, dict) else predictions
     assert len(rows) == 2
-    assert {r["label"] for r in rows} <= {"negative", "neutral", "positive"}
+    for row in rows:
+        assert set(row["probabilities"]) == {"negative", "neutral", "positive"}
+        assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
     messages = alerts.wait_about("-first deployed", lambda subject: "deployed" in subject)
     assert [m["Subject"] for m in messages] == ["ReviewSense: new model deployed as challenger"]
 
