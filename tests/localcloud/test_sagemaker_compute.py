@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import pytest
 from botocore.exceptions import ClientError
 
-from reviewsense.codepublish import build_sourcedir_archive
+from reviewsense.codepublish import publish_code
 from tests.helpers.archives import targz, untar
 from tests.helpers.cloud import InProcessCloud as Cloud
 from tests.helpers.cloud import in_process_cloud
@@ -67,11 +67,12 @@ def start_training(
     metrics: list[dict[str, str]] | None = None,
     max_runtime_s: int = 600,
     program: str = "train.py",
-    sourcedir: bytes | None = None,
+    submit_directory: str | None = None,
     channels: dict[str, str] | None = None,
 ) -> str:
+    """A job running ``script`` as ``program``, or ``program`` from a published ``submit_directory``."""
     name = f"job-{uuid.uuid4().hex[:10]}"
-    source = put(cloud, f"code/{name}/sourcedir.tar.gz", sourcedir or targz({program: script}))
+    source = submit_directory or put(cloud, f"code/{name}/sourcedir.tar.gz", targz({program: script}))
     inputs = [
         {"ChannelName": channel, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}}}
         for channel, uri in (channels or {}).items()
@@ -550,7 +551,8 @@ def test_the_project_trains_with_train_py_and_serves_with_its_handler(cloud: Clo
         cloud,
         "",
         program="training/train.py",
-        sourcedir=build_sourcedir_archive(ROOT),
+        # The code as the local cloud and `infra.deploy` publish it (reviewsense.codepublish).
+        submit_directory=publish_code(cloud.client("s3"), BUCKET, "project/code/", ROOT)["sourcedir"],
         channels={"train": f"s3://{BUCKET}/project/train/"},
         metrics=METRIC_DEFINITIONS,
         hyperparameters={
