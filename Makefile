@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 
-.PHONY: install demo test check lint typecheck unit functional localcloud training test-slow \
+.PHONY: install demo test check lint typecheck unit functional localcloud training test-slow test-random \
         local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency bench-event-sources featurize train-linear train-demo train-best \
         bench-train install-mpnet train-best-gpu clean
 
@@ -43,6 +43,11 @@ unit functional localcloud training: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
+
+## The default suite in random order: modules shuffled, and the tests inside each (a module's local cloud
+## starts once). pytest prints the seed in its header; `make test-random SEED=N` replays that order.
+test-random: install
+	$(BIN)/python -m pytest -p random_order --random-order-bucket=module $(if $(SEED),--random-order-seed=$(SEED))
 
 local-up: install
 	$(BIN)/reviewsense local up

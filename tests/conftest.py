@@ -1,18 +1,17 @@
-"""Shared fixtures: no test ever reaches a real AWS account unless marked ``aws``."""
+"""Fixtures for every test: fake credentials (no test ever reaches a real AWS account) and strict moto."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from reviewsense.localcloud import strict
+from tests.helpers.paths import DATASET, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = Path(__file__).resolve().parent / "events"
-DATASET = ROOT.parent / "shared" / "data" / "womens_clothing_ecommerce_reviews.csv.gz"
+# ROOT: tests/unit/test_request_shapes.py still imports it from here; new code imports tests.helpers.paths.
+__all__ = ["ROOT"]
 
 
 @pytest.fixture(autouse=True)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra import package, template
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +28,3 @@ def sam(package_dir: Path) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def stage() -> template.Stage:
     return template.load_stage("dev", ROOT)
-
-
-def walk(node: Any) -> Iterator[Any]:
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)

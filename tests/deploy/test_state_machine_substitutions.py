@@ -6,7 +6,8 @@ import json
 import re
 from typing import Any
 
-from tests.deploy.conftest import ROOT, walk
+from tests.helpers.documents import walk
+from tests.helpers.paths import ROOT
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 import app
 from infra import template
 from infra.regions import REGIONS
-from tests.deploy.conftest import ROOT, walk
+from tests.helpers.documents import walk
+from tests.helpers.paths import ROOT
 
 REGION = re.compile(r"\b(?:us|eu|ap|sa|ca|me|af|il|cn|mx)(?:-gov|-iso[a-z]?)?-[a-z]+-\d\b")
 ACCOUNT = re.compile(r"(?<![\d.])\d{12}(?![\d.])")
@@ -294,7 +296,9 @@ def test_a_handler_without_a_policy_is_an_error(stage: template.Stage) -> None:
 
 
 def test_packaging_writes_the_bundle(package_dir: Path) -> None:
-    assert (package_dir / "deployment.zip").stat().st_size > 0
+    with zipfile.ZipFile(package_dir / "deployment.zip") as bundle:
+        names = set(bundle.namelist())
+    assert {"app.py", "chalicelib/__init__.py"} <= names
     assert (package_dir / "merge-template.json").exists()
 
 

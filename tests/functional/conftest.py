@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -15,8 +14,6 @@ from chalicelib.container import Container, reset_container
 from reviewsense.localcloud import extensions
 from reviewsense.localcloud.provision import Provisioner
 from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

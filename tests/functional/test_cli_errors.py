@@ -16,8 +16,7 @@ import pytest
 from chalicelib.container import Container
 from reviewsense import cli, pipelineops
 from reviewsense.errors import NoPipelineRunError, OperatorError
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import ROOT
 
 RESOLVE_A_DEPLOYED_STAGE = """
 import io, json, sys, zipfile

@@ -10,7 +10,6 @@ poll is retried instead of failing the run.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,8 +20,9 @@ from moto import mock_aws
 from chalicelib.config import Settings
 from chalicelib.container import Container
 from reviewsense.localcloud.provision import Provisioned, Provisioner, substitute
-from tests.functional import awslike
-from tests.functional.conftest import ROOT
+from tests.helpers import awslike
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import wait_status
 
 DEFINITION = ROOT / "statemachines" / "training_pipeline.asl.json"
 
@@ -72,10 +72,9 @@ def run(lake: Any, settings: Settings, machine: str, run_id: str) -> tuple[str, 
     arn = sfn.start_execution(
         stateMachineArn=machine, name=run_id, input=json.dumps({"run_id": run_id, "poll_seconds": 0})
     )["executionArn"]
-    deadline = time.monotonic() + 120
-    while (status := sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING":
-        assert time.monotonic() < deadline, "the execution did not finish"
-        time.sleep(0.2)
+    status = wait_status(lambda: sfn.describe_execution(executionArn=arn), "status", ("RUNNING",), 120)[
+        "status"
+    ]
     events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
     return str(status), entered

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from reviewsense.target import free_port
-from tests.localcloud.test_local_cloud import BUCKET, Cloud, manifest_etag, wait_until
+from tests.helpers.cloud import BUCKET, Cloud, manifest_etag, running_cloud
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.localcloud
 
@@ -30,16 +30,10 @@ ROLE = "arn:aws:iam::123456789012:role/reviewsense-local-execution"
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    c = Cloud(
-        tmp_path_factory.mktemp("durability"),
-        free_port(),
-        REVIEWSENSE_LOCAL_SNAPSHOT_INTERVAL_S="3600",
-    )
-    c.up()
-    yield c
-    if c.proc is not None and c.proc.poll() is None:
-        c.proc.terminate()
-        c.proc.wait(timeout=60)
+    with running_cloud(
+        tmp_path_factory.mktemp("durability"), REVIEWSENSE_LOCAL_SNAPSHOT_INTERVAL_S="3600"
+    ) as c:
+        yield c
 
 
 def body_and_etag(s3: Any, key: str) -> tuple[bytes, str] | None:
@@ -95,6 +89,9 @@ def test_acknowledged_s3_writes_survive_a_kill_9(cloud: Cloud) -> None:
     assert body_and_etag(s3, "exports/overwritten.txt") == (b"second", last_etag)
     for gone in ("exports/deleted-one.txt", "exports/batch-a.txt", "exports/batch-b.txt"):
         assert body_and_etag(s3, gone) is None, gone
+    # The upload acknowledged just before the kill -9 is ingested too, by its event or by reconcile.
+    assert reconcile(cloud)["failed"] == 0
+    wait_until(lambda: manifest_etag(cloud, "raw/app/acknowledged.csv") == put_etag.strip('"'))
 
 
 def reconcile(cloud: Cloud) -> dict[str, Any]:
@@ -117,9 +114,6 @@ def test_reconcile_ingests_the_uploads_no_event_reached(cloud: Cloud) -> None:
     assert "raw/app/missed.csv" in first["ingested_keys"]
     assert first["failed"] == 0
     assert manifest_etag(cloud, "raw/app/missed.csv") == missed["ETag"].strip('"')
-    # The upload acknowledged just before the kill -9 is ingested too, by its event or by reconcile.
-    acknowledged = s3.head_object(Bucket=BUCKET, Key="raw/app/acknowledged.csv")["ETag"].strip('"')
-    assert manifest_etag(cloud, "raw/app/acknowledged.csv") == acknowledged
     assert cloud.query("SELECT count(*) AS n FROM reviews WHERE text = 'never announced'") == [{"n": 1}]
 
     second = reconcile(cloud)
@@ -138,12 +132,12 @@ def test_reconcile_ingests_the_uploads_no_event_reached(cloud: Cloud) -> None:
 
 def test_the_journal_is_compacted_by_the_next_snapshot(cloud: Cloud) -> None:
     journal = cloud.home / "state" / "journal"
-    cloud.client("s3").put_object(Bucket=BUCKET, Key="exports/compacted.txt", Body=b"kept")
+    etag = cloud.client("s3").put_object(Bucket=BUCKET, Key="exports/compacted.txt", Body=b"kept")["ETag"]
     assert any(journal.glob("s3-*.journal"))
     cloud.down()  # the final snapshot holds every journaled write
     assert not any(journal.glob("s3-*.journal"))
     cloud.up()
-    assert body_and_etag(cloud.client("s3"), "exports/compacted.txt") is not None
+    assert body_and_etag(cloud.client("s3"), "exports/compacted.txt") == (b"kept", etag)
 
 
 def machine(sfn: Any, name: str, seconds: int) -> str:

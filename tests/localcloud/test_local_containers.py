@@ -9,15 +9,12 @@ cloud runs in this process, driven with plain boto3, as in ``test_sagemaker_comp
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,9 +23,11 @@ import pytest
 
 from chalicelib import images
 from reviewsense.localcloud.sagemaker import containers
-from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
-from reviewsense.target import free_port, local_client
-from tests.conftest import ROOT
+from tests.helpers.archives import targz
+from tests.helpers.cloud import InProcessCloud as Cloud
+from tests.helpers.cloud import in_process_cloud
+from tests.helpers.paths import ROOT
+from tests.helpers.waiting import wait_status
 
 pytestmark = pytest.mark.localcloud
 BUCKET = "containers-test"
@@ -45,59 +44,20 @@ pathlib.Path(os.environ.get("SM_MODEL_DIR", "/tmp"), "version.txt").write_text(t
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from chalicelib.config import get_settings
-    from chalicelib.container import reset_container
-
-    saved_env = dict(os.environ)
-    options = LocalCloudOptions(
-        home=tmp_path_factory.mktemp("containers-cloud"), project_root=ROOT, port=free_port(), persist=False
-    )
-    local = LocalCloud(options)
-    local.start()
-    local_client(local.endpoint, "s3").create_bucket(Bucket=BUCKET)
-    try:
-        yield local
-    finally:
-        local.stop()
-        os.environ.clear()
-        os.environ.update(saved_env)
-        get_settings.cache_clear()
-        reset_container()
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    with in_process_cloud(tmp_path_factory.mktemp("containers-cloud"), BUCKET, persist=False) as c:
+        yield c
 
 
-def client(cloud: Any, service: str) -> Any:
-    return local_client(cloud.endpoint, service)
-
-
-def targz(files: dict[str, str]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        for name, content in files.items():
-            data = content.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
-
-
-def put(cloud: Any, key: str, body: bytes | str) -> str:
-    client(cloud, "s3").put_object(Bucket=BUCKET, Key=key, Body=body)
+def put(cloud: Cloud, key: str, body: bytes | str) -> str:
+    cloud.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
     return f"s3://{BUCKET}/{key}"
 
 
-def wait_for(describe: Callable[[], dict[str, Any]], field: str, still: tuple[str, ...]) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while (described := describe())[field] in still:
-        assert time.monotonic() < deadline, f"{field} still {described[field]}"
-        time.sleep(0.2)
-    return described
-
-
-def train(cloud: Any, files: dict[str, str], image: str = TRAINING_IMAGE) -> dict[str, Any]:
+def train(cloud: Cloud, files: dict[str, str], image: str = TRAINING_IMAGE) -> dict[str, Any]:
     name = f"job-{uuid.uuid4().hex[:10]}"
     source = put(cloud, f"code/{name}/sourcedir.tar.gz", targz(files))
-    sm = client(cloud, "sagemaker")
+    sm = cloud.client("sagemaker")
     sm.create_training_job(
         TrainingJobName=name,
         HyperParameters={
@@ -110,24 +70,24 @@ def train(cloud: Any, files: dict[str, str], image: str = TRAINING_IMAGE) -> dic
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 300},
     )
-    return wait_for(
-        lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus", ("InProgress",)
+    return wait_status(
+        lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus", ("InProgress",), 120
     )
 
 
-def test_a_training_job_without_requirements_cannot_import_transformers(cloud: Any) -> None:
+def test_a_training_job_without_requirements_cannot_import_transformers(cloud: Cloud) -> None:
     job = train(cloud, {"train.py": USES_TRANSFORMERS})
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("AlgorithmError: ExecuteUserScriptError:")
     assert "No module named 'transformers'" in job["FailureReason"]
 
 
-def test_script_mode_installs_the_source_dir_requirements(cloud: Any) -> None:
+def test_script_mode_installs_the_source_dir_requirements(cloud: Cloud) -> None:
     job = train(cloud, {"train.py": USES_TRANSFORMERS, "requirements.txt": f"transformers=={TRANSFORMERS}\n"})
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
 
 
-def test_a_pin_the_environment_cannot_satisfy_fails_like_the_install_step(cloud: Any) -> None:
+def test_a_pin_the_environment_cannot_satisfy_fails_like_the_install_step(cloud: Cloud) -> None:
     job = train(cloud, {"train.py": USES_TRANSFORMERS, "requirements.txt": "transformers==0.0.1\n"})
     assert job["TrainingJobStatus"] == "Failed"
     reason = job["FailureReason"]
@@ -136,21 +96,21 @@ def test_a_pin_the_environment_cannot_satisfy_fails_like_the_install_step(cloud:
     assert reason.endswith('-m pip install -r requirements.txt"')
 
 
-def test_other_images_run_in_the_local_environment(cloud: Any) -> None:
+def test_other_images_run_in_the_local_environment(cloud: Cloud) -> None:
     job = train(
         cloud, {"train.py": USES_TRANSFORMERS}, image="123456789012.dkr.ecr.us-east-1.amazonaws.com/own:1"
     )
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
 
 
-def process(cloud: Any, entrypoint: list[str], requirements: str) -> dict[str, Any]:
+def process(cloud: Cloud, entrypoint: list[str], requirements: str) -> dict[str, Any]:
     name = f"proc-{uuid.uuid4().hex[:10]}"
     prefix = f"proc-code/{name}/"
     for rel in ("training/__init__.py", "training/bootstrap.py"):
         put(cloud, prefix + rel, (ROOT / rel).read_bytes())
     put(cloud, prefix + "training/step.py", USES_TRANSFORMERS)
     put(cloud, prefix + "requirements.txt", requirements)
-    sm = client(cloud, "sagemaker")
+    sm = cloud.client("sagemaker")
     sm.create_processing_job(
         ProcessingJobName=name,
         ProcessingInputs=[
@@ -172,18 +132,21 @@ def process(cloud: Any, entrypoint: list[str], requirements: str) -> dict[str, A
         StoppingCondition={"MaxRuntimeInSeconds": 300},
         RoleArn=ROLE,
     )
-    return wait_for(
-        lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus", ("InProgress",)
+    return wait_status(
+        lambda: sm.describe_processing_job(ProcessingJobName=name),
+        "ProcessingJobStatus",
+        ("InProgress",),
+        120,
     )
 
 
-def test_a_processing_job_installs_nothing_by_itself(cloud: Any) -> None:
+def test_a_processing_job_installs_nothing_by_itself(cloud: Cloud) -> None:
     job = process(cloud, ["python3", "-m", "training.step"], f"transformers=={TRANSFORMERS}\n")
     assert job["ProcessingJobStatus"] == "Failed"
     assert "No module named 'transformers'" in job["FailureReason"]
 
 
-def test_the_bootstrap_entry_point_installs_the_requirements_then_runs_the_step(cloud: Any) -> None:
+def test_the_bootstrap_entry_point_installs_the_requirements_then_runs_the_step(cloud: Cloud) -> None:
     job = process(
         cloud, ["python3", "-m", "training.bootstrap", "training.step"], f"transformers=={TRANSFORMERS}\n"
     )
@@ -211,10 +174,10 @@ def output_fn(prediction, accept):
 """
 
 
-def serve(cloud: Any, code: dict[str, str]) -> dict[str, Any]:
+def serve(cloud: Cloud, code: dict[str, str]) -> dict[str, Any]:
     name = f"ep-{uuid.uuid4().hex[:8]}"
     data = put(cloud, f"artifacts/{name}/model.tar.gz", targz({f"code/{k}": v for k, v in code.items()}))
-    sm = client(cloud, "sagemaker")
+    sm = cloud.client("sagemaker")
     sm.create_model(
         ModelName=name, PrimaryContainer={"Image": SERVING_IMAGE, "ModelDataUrl": data}, ExecutionRoleArn=ROLE
     )
@@ -230,10 +193,10 @@ def serve(cloud: Any, code: dict[str, str]) -> dict[str, Any]:
         ],
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    return wait_for(lambda: sm.describe_endpoint(EndpointName=name), "EndpointStatus", ("Creating",))
+    return wait_status(lambda: sm.describe_endpoint(EndpointName=name), "EndpointStatus", ("Creating",), 120)
 
 
-def test_the_serving_container_installs_code_requirements(cloud: Any) -> None:
+def test_the_serving_container_installs_code_requirements(cloud: Cloud) -> None:
     served = serve(cloud, {"inference.py": HANDLER, "requirements.txt": f"transformers=={TRANSFORMERS}\n"})
     assert served["EndpointStatus"] == "InService", served.get("FailureReason")
     without = serve(cloud, {"inference.py": HANDLER})

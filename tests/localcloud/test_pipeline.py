@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reviewsense.target import free_port
-from tests.localcloud.test_local_cloud import Cloud, upload_and_wait, wait_until
-from tests.tinymodels import build_tiny_bert
-from tests.training.conftest import make_kaggle_frame
+from tests.helpers.archives import targz
+from tests.helpers.cloud import Cloud, running_cloud, upload_and_wait
+from tests.helpers.reviews import make_kaggle_frame
+from tests.helpers.tinymodels import build_tiny_bert
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.localcloud
 ENDPOINT = "reviewsense-local-sentiment"
@@ -35,30 +35,59 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    c = Cloud(
+    with running_cloud(
         tmp_path_factory.mktemp("pipeline-cloud"),
-        free_port(),
         REVIEWSENSE_POLL_SECONDS="1",
         REVIEWSENSE_GATE_MIN_MACRO_F1="0.0",
         REVIEWSENSE_GATE_MIN_NEGATIVE_RECALL="0.0",
         REVIEWSENSE_LOCAL_SCHEDULE_SPEEDUP="40",  # the 2-minute watchdog schedule fires every 3 s
-    )
-    c.up()
-    frame = make_kaggle_frame(n=120)
-    upload_and_wait(c, "raw/reviews/fixture.csv.gz", gzip.compress(frame.to_csv(index=True).encode()))
-    yield c
-    if c.proc is not None and c.proc.poll() is None:
-        c.proc.terminate()
-        c.proc.wait(timeout=60)
+    ) as c:
+        frame = make_kaggle_frame(n=120)
+        upload_and_wait(c, "raw/reviews/fixture.csv.gz", gzip.compress(frame.to_csv(index=True).encode()))
+        yield c
+
+
+class Alerts:
+    """An SQS queue subscribed to the alerts topic; every message read is deleted and kept in ``seen``."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.sqs = cloud.client("sqs")
+        self.url = str(self.sqs.create_queue(QueueName="test-alerts")["QueueUrl"])
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        cloud.client("sns").subscribe(
+            TopicArn=TOPIC, Protocol="sqs", Endpoint=attributes["Attributes"]["QueueArn"]
+        )
+        self.seen: list[dict[str, Any]] = []
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Read what is waiting, delete it from the queue, and keep it."""
+        messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        received = [json.loads(m["Body"]) for m in messages]
+        self.seen.extend(received)
+        return received
+
+    def about(self, text: str) -> list[dict[str, Any]]:
+        """The notifications received so far whose message names ``text`` (a run or a job)."""
+        self.receive()
+        return [m for m in self.seen if text in m["Message"]]
+
+    def wait_about(self, text: str, subject: Callable[[str], bool]) -> list[dict[str, Any]]:
+        """Wait for a notification about ``text`` whose subject passes ``subject``; all those about it."""
+        wait_until(lambda: any(subject(m["Subject"]) for m in self.about(text)), 60, f"an alert about {text}")
+        return self.about(text)
 
 
 @pytest.fixture(scope="module")
-def alerts(cloud: Cloud) -> str:
-    sqs, sns = cloud.client("sqs"), cloud.client("sns")
-    url = str(sqs.create_queue(QueueName="test-alerts")["QueueUrl"])
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=TOPIC, Protocol="sqs", Endpoint=arn)
-    return url
+def alerts(cloud: Cloud) -> Alerts:
+    return Alerts(cloud)
+
+
+@pytest.fixture(scope="module")
+def first_run(cloud: Cloud, tiny: Path, alerts: Alerts) -> str:
+    """The first run, which deploys the champion that the other tests compare with or replace."""
+    return run_pipeline(cloud, "first", hyperparameters(tiny), tiny)
 
 
 def featurize_options(tiny: Path) -> dict[str, str]:
@@ -95,11 +124,6 @@ def run_pipeline(cloud: Cloud, name: str, hps: dict[str, str], tiny: Path, timeo
     return str(json.loads(status.stdout)["status"]) + "\n" + out.stdout + out.stderr + status.stdout[-3000:]
 
 
-def alert_messages(cloud: Cloud, url: str) -> list[dict[str, Any]]:
-    messages = cloud.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(m["Body"]) for m in messages]
-
-
 def models(cloud: Cloud) -> list[dict[str, Any]]:
     sm = cloud.client("sagemaker")
     packages = sm.list_model_packages(ModelPackageGroupName="reviewsense-sentiment")[
@@ -108,34 +132,41 @@ def models(cloud: Cloud) -> list[dict[str, Any]]:
     return [sm.describe_model_package(ModelPackageName=p["ModelPackageArn"]) for p in packages]
 
 
-def invoke(cloud: Cloud, texts: list[str]) -> tuple[Any, str]:
+def invoke(cloud: Cloud, texts: list[str], **extra: str) -> tuple[Any, str]:
     response = cloud.client("sagemaker-runtime").invoke_endpoint(
-        EndpointName=ENDPOINT, ContentType="application/json", Body=json.dumps({"instances": texts})
+        EndpointName=ENDPOINT, ContentType="application/json", Body=json.dumps({"instances": texts}), **extra
     )
     return json.loads(response["Body"].read()), str(response.get("InvokedProductionVariant", ""))
 
 
-def test_first_run_deploys_an_approved_model_that_answers(cloud: Cloud, tiny: Path, alerts: str) -> None:
-    result = run_pipeline(cloud, "first", hyperparameters(tiny), tiny)
-    assert result.startswith("SUCCEEDED"), result
-    packages = models(cloud)
-    assert len(packages) == 1, [(p["ModelPackageArn"], p["ModelApprovalStatus"]) for p in packages]
-    package = packages[0]
+def test_first_run_deploys_an_approved_model_that_answers(
+    cloud: Cloud, first_run: str, alerts: Alerts
+) -> None:
+    assert first_run.startswith("SUCCEEDED"), first_run
+    first = [p for p in models(cloud) if "-first-" in p["CustomerMetadataProperties"]["training_job"]]
+    assert len(first) == 1, [(p["ModelPackageArn"], p["ModelApprovalStatus"]) for p in models(cloud)]
+    package = first[0]
     assert package["ModelApprovalStatus"] == "Approved"
     meta = package["CustomerMetadataProperties"]
     assert meta["gate"] == "Approved" and meta["training_job"].endswith("-train")
     endpoint = cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
     assert endpoint["EndpointStatus"] == "InService"
-    predictions, variant = invoke(cloud, ["I love this dress", "awful fabric, sending it back"])
+    predictions, variant = invoke(
+        cloud, ["I love this dress", "awful fabric, sending it back"], TargetVariant="champion"
+    )
     assert variant == "champion"
     rows = predictions["predictions"] if isinstance(predictions, dict) else predictions
     assert len(rows) == 2
-    assert {r["label"] for r in rows} <= {"negative", "neutral", "positive"}
-    messages = wait_until(lambda: alert_messages(cloud, alerts), timeout_s=30)
-    assert any("deployed" in m.get("Subject", "") for m in messages)
+    for row in rows:
+        assert set(row["probabilities"]) == {"negative", "neutral", "positive"}
+        assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
+    messages = alerts.wait_about("-first deployed", lambda subject: "deployed" in subject)
+    assert [m["Subject"] for m in messages] == ["ReviewSense: new model deployed as challenger"]
 
 
-def test_a_worse_candidate_is_rejected_and_the_endpoint_is_unchanged(cloud: Cloud, tiny: Path) -> None:
+def test_a_worse_candidate_is_rejected_and_the_endpoint_is_unchanged(
+    cloud: Cloud, tiny: Path, first_run: str
+) -> None:
     sm = cloud.client("sagemaker")
     before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
     worse = hyperparameters(tiny, **{"learning-rate": "1e-9", "max-steps": "1", "ensemble-linear": "false"})
@@ -145,26 +176,24 @@ def test_a_worse_candidate_is_rejected_and_the_endpoint_is_unchanged(cloud: Clou
     assert newest["ModelApprovalStatus"] == "Rejected"
     assert "champion" in newest["CustomerMetadataProperties"]["gate_reasons"]
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before
-    assert invoke(cloud, ["still serving"])[1] == "champion"
+    assert invoke(cloud, ["still serving"], TargetVariant="champion")[1] == "champion"
 
 
 def test_a_failing_training_job_takes_the_failure_branch_and_notifies(
-    cloud: Cloud, tiny: Path, alerts: str
+    cloud: Cloud, tiny: Path, alerts: Alerts
 ) -> None:
-    alert_messages(cloud, alerts)  # drain
     result = run_pipeline(
         cloud, "broken", hyperparameters(tiny, **{"model-name-or-path": "/nonexistent"}), tiny
     )
     assert result.startswith("FAILED"), result
-    messages = wait_until(lambda: alert_messages(cloud, alerts), timeout_s=30)
-    assert any("pipeline failed" in m.get("Subject", "") for m in messages)
+    messages = alerts.wait_about("Execution broken failed", lambda subject: "pipeline failed" in subject)
+    assert [m["Subject"] for m in messages] == ["ReviewSense: training pipeline failed"]
     steps = [s[0] for s in json.loads(cloud.cli("pipeline", "status", "broken", "--json").stdout)["steps"]]
     assert "TrainFailed" in steps and "Cleanup" in steps and "NotifyFailure" in steps
     assert "Gate" not in steps and "Deploy" not in steps
 
 
-def test_a_diverging_job_is_stopped_by_the_watchdog(cloud: Cloud, tiny: Path, alerts: str) -> None:
-    alert_messages(cloud, alerts)
+def test_a_diverging_job_is_stopped_by_the_watchdog(cloud: Cloud, tiny: Path, alerts: Alerts) -> None:
     diverge = hyperparameters(
         tiny,
         **{
@@ -175,7 +204,6 @@ def test_a_diverging_job_is_stopped_by_the_watchdog(cloud: Cloud, tiny: Path, al
             "early-stopping-patience": "0",
         },
     )
-    started = time.monotonic()
     result = run_pipeline(cloud, "diverge", diverge, tiny, timeout="300")
     assert result.startswith("FAILED"), result
     sm = cloud.client("sagemaker")
@@ -183,15 +211,19 @@ def test_a_diverging_job_is_stopped_by_the_watchdog(cloud: Cloud, tiny: Path, al
         j for j in sm.list_training_jobs()["TrainingJobSummaries"] if "diverge" in j["TrainingJobName"]
     )
     assert job["TrainingJobStatus"] == "Stopped"
-    messages = alert_messages(cloud, alerts)
-    stopped = [m for m in messages if "stopped" in m.get("Subject", "")]
-    assert stopped, messages
-    assert time.monotonic() - started < 300
-    assert "violations" in stopped[0]["Message"]
+    name = job["TrainingJobName"]
+    messages = alerts.wait_about(name, lambda subject: "stopped" in subject)
+    # The watchdog's alert, and the pipeline's failure notice whose cause names the stopped job.
+    assert sorted(m["Subject"] for m in messages) == [
+        "ReviewSense: training job " + name + " stopped",
+        "ReviewSense: training pipeline failed",
+    ]
+    stopped = json.loads(next(m["Message"] for m in messages if m["Subject"].endswith(" stopped")))
+    assert (stopped["job"], stopped["action"]) == (name, "stopped") and stopped["violations"]
 
 
 def test_an_approved_candidate_goes_live_as_challenger_then_promote_and_rollback(
-    cloud: Cloud, tiny: Path
+    cloud: Cloud, tiny: Path, first_run: str
 ) -> None:
     sm = cloud.client("sagemaker")
     champion_config = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
@@ -245,17 +277,10 @@ def service(cloud: Cloud, endpoint_name: str = ENDPOINT) -> Any:
 
 
 def unloadable_model(cloud: Cloud, name: str) -> str:
-    import io
-    import tarfile
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        data = UNLOADABLE.encode()
-        info = tarfile.TarInfo("code/inference.py")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
     key = f"tests/{name}/model.tar.gz"
-    cloud.client("s3").put_object(Bucket="reviewsense-lake", Key=key, Body=buffer.getvalue())
+    cloud.client("s3").put_object(
+        Bucket="reviewsense-lake", Key=key, Body=targz({"code/inference.py": UNLOADABLE})
+    )
     return f"s3://reviewsense-lake/{key}"
 
 
@@ -266,7 +291,9 @@ def settle(svc: Any, deployment: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def test_a_failed_update_rolls_back_reports_failure_and_the_champion_keeps_serving(cloud: Cloud) -> None:
+def test_a_failed_update_rolls_back_reports_failure_and_the_champion_keeps_serving(
+    cloud: Cloud, first_run: str
+) -> None:
     sm, svc = cloud.client("sagemaker"), service(cloud)
     before = sm.describe_endpoint(EndpointName=ENDPOINT)
     assert before["EndpointStatus"] == "InService"
@@ -289,7 +316,7 @@ def test_a_failed_update_rolls_back_reports_failure_and_the_champion_keeps_servi
     ]
 
 
-def test_a_failed_create_is_cleaned_up_and_the_next_create_works(cloud: Cloud) -> None:
+def test_a_failed_create_is_cleaned_up_and_the_next_create_works(cloud: Cloud, first_run: str) -> None:
     name = "reviewsense-local-create-test"
     sm, svc = cloud.client("sagemaker"), service(cloud, name)
     champion = service(cloud).live_models()["champion"]

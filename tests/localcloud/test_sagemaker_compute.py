@@ -10,27 +10,27 @@ serving handler end to end.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
-import os
-import tarfile
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from botocore.exceptions import ClientError
 
-from reviewsense.codepublish import build_sourcedir_archive
-from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
-from reviewsense.target import free_port, local_client
-from tests.conftest import ROOT
-from tests.tinymodels import build_tiny_bert
+from reviewsense.codepublish import publish_code
+from tests.helpers.archives import targz, untar
+from tests.helpers.cloud import InProcessCloud as Cloud
+from tests.helpers.cloud import in_process_cloud
+from tests.helpers.paths import ROOT
+from tests.helpers.reviews import make_kaggle_frame
+from tests.helpers.tinymodels import build_tiny_bert
+from tests.helpers.waiting import wait_status, wait_until
 
 pytestmark = pytest.mark.localcloud
 BUCKET = "sm-compute-test"
@@ -38,70 +38,10 @@ ROLE = "arn:aws:iam::123456789012:role/reviewsense-local-execution"
 T = TypeVar("T")
 
 
-class Cloud:
-    """The in-process local cloud of this module (restartable: ``restart`` keeps the home)."""
-
-    def __init__(self, home: Path) -> None:
-        self.options = LocalCloudOptions(home=home, project_root=ROOT, port=free_port(), persist=True)
-        self.cloud = LocalCloud(self.options)
-        self.endpoint = self.cloud.endpoint
-
-    def client(self, service: str) -> Any:
-        return local_client(self.endpoint, service)
-
-    def restart(self) -> None:
-        """Stop, then start a new local cloud on the same home (a new port: the old socket stays bound)."""
-        self.cloud.stop()
-        self.options = dataclasses.replace(self.options, port=free_port())
-        self.cloud = LocalCloud(self.options)
-        self.endpoint = self.cloud.endpoint
-        self.cloud.start()
-
-
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    from chalicelib.config import get_settings
-    from chalicelib.container import reset_container
-
-    saved_env = dict(os.environ)
-    c = Cloud(tmp_path_factory.mktemp("sagemaker-cloud"))
-    c.cloud.start()
-    c.client("s3").create_bucket(Bucket=BUCKET)
-    try:
+    with in_process_cloud(tmp_path_factory.mktemp("sagemaker-cloud"), BUCKET) as c:
         yield c
-    finally:
-        c.cloud.stop()
-        os.environ.clear()
-        os.environ.update(saved_env)
-        get_settings.cache_clear()
-        reset_container()
-
-
-def wait_until(predicate: Callable[[], T], timeout_s: float = 30.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout_s:.0f} s (last: {value!r})")
-        time.sleep(0.1)
-
-
-def targz(files: dict[str, str | bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        for name, content in files.items():
-            data = content.encode() if isinstance(content, str) else content
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
-
-
-def untar(data: bytes) -> dict[str, bytes]:
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
 
 def put(cloud: Cloud, key: str, body: bytes | str) -> str:
@@ -127,11 +67,12 @@ def start_training(
     metrics: list[dict[str, str]] | None = None,
     max_runtime_s: int = 600,
     program: str = "train.py",
-    sourcedir: bytes | None = None,
+    submit_directory: str | None = None,
     channels: dict[str, str] | None = None,
 ) -> str:
+    """A job running ``script`` as ``program``, or ``program`` from a published ``submit_directory``."""
     name = f"job-{uuid.uuid4().hex[:10]}"
-    source = put(cloud, f"code/{name}/sourcedir.tar.gz", sourcedir or targz({program: script}))
+    source = submit_directory or put(cloud, f"code/{name}/sourcedir.tar.gz", targz({program: script}))
     inputs = [
         {"ChannelName": channel, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}}}
         for channel, uri in (channels or {}).items()
@@ -162,19 +103,7 @@ def describe_job(cloud: Cloud, name: str) -> dict[str, Any]:
     return result
 
 
-def wait_status(
-    describe: Callable[[], dict[str, Any]], field: str, still: tuple[str, ...], timeout_s: float = 30.0
-) -> dict[str, Any]:
-    """Poll a Describe* call until ``field`` leaves the ``still`` statuses; return the last description."""
-    deadline = time.monotonic() + timeout_s
-    while (described := describe())[field] in still:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{field} still {described[field]} after {timeout_s:.0f} s")
-        time.sleep(0.1)
-    return described
-
-
-def wait_job(cloud: Cloud, name: str, timeout_s: float = 30.0) -> dict[str, Any]:
+def wait_job(cloud: Cloud, name: str, timeout_s: float = 60.0) -> dict[str, Any]:
     return wait_status(
         lambda: describe_job(cloud, name), "TrainingJobStatus", ("InProgress", "Stopping"), timeout_s
     )
@@ -508,8 +437,10 @@ def invoke(cloud: Cloud, name: str, texts: list[str], **extra: Any) -> tuple[dic
 
 
 def variant_urls(cloud: Cloud, endpoint: str) -> dict[str, str]:
-    assert cloud.cloud.sagemaker is not None
-    return cloud.cloud.sagemaker.variant_urls(endpoint)
+    sagemaker = cloud.cloud.sagemaker
+    if sagemaker is None:
+        raise AssertionError("the local cloud runs without its SageMaker")
+    return sagemaker.variant_urls(endpoint)
 
 
 def answers(url: str) -> bool:
@@ -574,7 +505,9 @@ def test_endpoint_serves_variants_captures_data_updates_and_deletes(cloud: Cloud
     assert set(old_urls) == {"champion", "challenger"}
     sm.update_endpoint(EndpointName="reviews", EndpointConfigName="cfg-c")
     assert endpoint_status(cloud, "reviews")["EndpointStatus"] == "Updating"
-    assert invoke(cloud, "reviews", ["still serving"])[1] in ("champion", "challenger")
+    # While it updates, the old configuration serves.
+    body, used = invoke(cloud, "reviews", ["still serving"], TargetVariant="champion")
+    assert used == "champion" and body == {"predictions": [{"length": 13, "model": "A"}]}
     updated = wait_in_service(cloud, "reviews")
     assert updated["EndpointStatus"] == "InService" and updated["EndpointConfigName"] == "cfg-c"
     assert [v["VariantName"] for v in updated["ProductionVariants"]] == ["next"]
@@ -608,13 +541,7 @@ def test_a_model_that_cannot_load_fails_the_endpoint(cloud: Cloud) -> None:
 # ---- the project's own training code and serving handler ---------------------------------------------
 
 
-def tiny_model(folder: Path) -> Path:
-    return build_tiny_bert(folder)
-
-
 def test_the_project_trains_with_train_py_and_serves_with_its_handler(cloud: Cloud, tmp_path: Path) -> None:
-    from tests.training.conftest import make_kaggle_frame
-
     csv = io.StringIO()
     make_kaggle_frame(n=60).to_csv(csv, index=True)
     put(cloud, "project/train/reviews.csv", csv.getvalue())
@@ -624,11 +551,12 @@ def test_the_project_trains_with_train_py_and_serves_with_its_handler(cloud: Clo
         cloud,
         "",
         program="training/train.py",
-        sourcedir=build_sourcedir_archive(ROOT),
+        # The code as the local cloud and `infra.deploy` publish it (reviewsense.codepublish).
+        submit_directory=publish_code(cloud.client("s3"), BUCKET, "project/code/", ROOT)["sourcedir"],
         channels={"train": f"s3://{BUCKET}/project/train/"},
         metrics=METRIC_DEFINITIONS,
         hyperparameters={
-            "model-name-or-path": json.dumps(str(tiny_model(tmp_path / "tiny"))),
+            "model-name-or-path": json.dumps(str(build_tiny_bert(tmp_path / "tiny"))),
             "max-seq-length": "32",
             "batch-size": "8",
             "epochs": "1",
@@ -656,7 +584,9 @@ def test_the_project_trains_with_train_py_and_serves_with_its_handler(cloud: Clo
     assert wait_in_service(cloud, name, timeout_s=120)["EndpointStatus"] == "InService"
     body, used = invoke(cloud, name, ["love this dress", "awful fit"])
     assert used == "champion" and len(body["predictions"]) == 2
-    assert {p["label"] for p in body["predictions"]} <= {"negative", "neutral", "positive"}
+    for prediction in body["predictions"]:
+        assert set(prediction["probabilities"]) == {"negative", "neutral", "positive"}
+        assert prediction["label"] == max(prediction["probabilities"], key=prediction["probabilities"].get)
     sm.delete_endpoint(EndpointName=name)
 
 

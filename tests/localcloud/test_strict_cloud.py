@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from reviewsense.target import free_port
-from tests.localcloud.test_local_cloud import Cloud, wait_until
+from tests.helpers.cloud import Cloud, running_cloud
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.localcloud
 GROUP = "strict-check"
@@ -26,30 +26,34 @@ CAUGHT = {"ErrorEquals": ["SageMaker.SageMakerException"], "ResultPath": "$.erro
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    c = Cloud(tmp_path_factory.mktemp("strict-cloud"), free_port())
-    c.up()
-    yield c
-    c.down()
+    with running_cloud(tmp_path_factory.mktemp("strict-cloud")) as c:
+        yield c
+        c.down()
 
 
-def test_an_invalid_request_over_http_is_rejected_as_aws_rejects_it(cloud: Cloud) -> None:
+@pytest.fixture(scope="module")
+def group(cloud: Cloud) -> str:
+    """The model package group both requests name (created once: each test can run alone)."""
+    cloud.client("sagemaker").create_model_package_group(ModelPackageGroupName=GROUP)
+    return GROUP
+
+
+def test_an_invalid_request_over_http_is_rejected_as_aws_rejects_it(cloud: Cloud, group: str) -> None:
     sm = cloud.client("sagemaker")
-    sm.create_model_package_group(ModelPackageGroupName=GROUP)
     with pytest.raises(ClientError) as err:
-        sm.create_model_package(
-            ModelPackageGroupName="strict-check", CustomerMetadataProperties=INVALID_METADATA
-        )
+        sm.create_model_package(ModelPackageGroupName=group, CustomerMetadataProperties=INVALID_METADATA)
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert err.value.response["Error"]["Code"] == "ValidationException"
     assert err.value.response["Error"]["Message"].startswith(
         "1 validation error detected: Value '{gate_reasons="
     )
     valid = {"gate_reasons": "passed_no_champion"}
-    created = sm.create_model_package(ModelPackageGroupName=GROUP, CustomerMetadataProperties=valid)
-    assert created["ModelPackageArn"]
+    created = sm.create_model_package(ModelPackageGroupName=group, CustomerMetadataProperties=valid)
+    described = sm.describe_model_package(ModelPackageName=created["ModelPackageArn"])
+    assert (described["ModelPackageGroupName"], described["CustomerMetadataProperties"]) == (group, valid)
 
 
-def test_a_state_machine_task_sending_it_fails_with_the_name_aws_gives(cloud: Cloud) -> None:
+def test_a_state_machine_task_sending_it_fails_with_the_name_aws_gives(cloud: Cloud, group: str) -> None:
     definition = {
         "StartAt": "Register",
         "States": {
@@ -57,7 +61,7 @@ def test_a_state_machine_task_sending_it_fails_with_the_name_aws_gives(cloud: Cl
                 "Type": "Task",
                 "Resource": "arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
                 "Parameters": {
-                    "ModelPackageGroupName": "strict-check",
+                    "ModelPackageGroupName": group,
                     "CustomerMetadataProperties": INVALID_METADATA,
                 },
                 "Catch": [

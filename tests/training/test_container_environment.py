@@ -27,10 +27,10 @@ import pytest
 from chalicelib import images
 from reviewsense import imagecheck
 from reviewsense.codepublish import build_sourcedir_archive
+from tests.helpers.paths import ROOT
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 #: What the jobs import from the image (the static check's image-side distributions).
 FROM_IMAGE = ("torch", "numpy", "pandas", "pyarrow", "boto3", "tqdm")
 

@@ -34,7 +34,8 @@ def test_handler_round_trip(trained: dict[str, Any]) -> None:
     preds = inference.predict_fn(items, model)
     assert len(preds) == 2
     for p in preds:
-        assert p["label"] in ("negative", "neutral", "positive")
+        assert set(p["probabilities"]) == {"negative", "neutral", "positive"}
+        assert p["label"] == max(p["probabilities"], key=p["probabilities"].get)
         assert abs(sum(p["probabilities"].values()) - 1.0) < 1e-6
         assert p["score"] == max(p["probabilities"].values())
     body = json.loads(inference.output_fn(preds, "application/json"))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.paths import ROOT
 from training import model_io
 
 
@@ -52,6 +53,6 @@ def test_model_io_is_cheap_to_import() -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
     )
     assert done.stdout.split() == ["False", "False"]

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.paths import DATASET
 from training import baselines, featurize
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "womens_clothing_ecommerce_reviews.csv.gz"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DATA.exists(), reason="shared dataset not present")
+@pytest.mark.skipif(not DATASET.exists(), reason="shared dataset not present")
 def test_linear_baseline_on_the_real_data(tmp_path: Path) -> None:
     summary = featurize.main(
-        ["--input", str(DATA), "--output-dir", str(tmp_path / "f"), "--tokenizer", "none"]
+        ["--input", str(DATASET), "--output-dir", str(tmp_path / "f"), "--tokenizer", "none"]
     )
     assert summary["rows_used"] > 20_000
     metrics = baselines.main(

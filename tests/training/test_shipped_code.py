@@ -18,9 +18,8 @@ from typing import Any
 
 from chalicelib.domain.pipeline import PROCESSING_ROOT, PlanInputs, plan_run
 from reviewsense.codepublish import build_sourcedir_archive, publish_code
+from tests.helpers.paths import ROOT
 from training import bootstrap, model_io
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_model_archive_carries_the_handler_and_its_requirements(

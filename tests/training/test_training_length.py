@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from chalicelib.config import Settings
+from tests.helpers.paths import ROOT
 from training import packaged
 from training.config import parse_config
 from training.featurize import FeaturizeConfig
 from training.fit import plan_steps
 from training.train_config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[2]
 FULL_DATASET_TRAIN_ROWS = 18_000
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import ROOT
+
 DOCS = ("docs/architecture.md", "README.md")
 REPO_PATH = re.compile(
     r"^(?:\.chalice/|chalicelib/|training/|reviewsense/|infra/|tests/|statemachines/|docs/|examples/"

@@ -11,7 +11,8 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import ROOT
+
 PACKAGES = ("chalicelib", "reviewsense", "training", "infra", "tests")
 
 

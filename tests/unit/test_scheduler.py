@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from reviewsense.localcloud.scheduler import LocalScheduler, rate_seconds
+from tests.helpers.waiting import wait_until
 
 
 def test_rate_expressions() -> None:
@@ -25,10 +25,10 @@ def test_fires_each_rate_rule_with_a_scheduled_event() -> None:
         speedup=120.0,  # one minute -> 0.5 s
     )
     scheduler.start()
-    deadline = time.monotonic() + 10
-    while not fired and time.monotonic() < deadline:
-        time.sleep(0.1)
-    scheduler.stop()
+    try:
+        wait_until(lambda: fired, timeout_s=10, what="a scheduled event")
+    finally:
+        scheduler.stop()
     function, event = fired[0]
     assert function == "fn-a"
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"

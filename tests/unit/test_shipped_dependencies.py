@@ -16,8 +16,8 @@ import pytest
 from chalicelib import images
 from reviewsense import imagecheck
 from reviewsense.codepublish import SERVING_REQUIREMENTS, SHIPPED_REQUIREMENTS, sourcedir_files
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "training" / "images"
 FIRST_PARTY = {"training", "chalicelib"}
 #: Imports that are never reached in a container, and why.

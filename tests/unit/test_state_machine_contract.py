@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,19 +16,10 @@ from chalicelib.config import Settings
 from chalicelib.domain.endpoints import DeploymentOutcome
 from chalicelib.domain.training_health import METRIC_DEFINITIONS
 from reviewsense.localcloud.provision import Provisioner, substitute
+from tests.helpers.documents import objects
+from tests.helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = sorted((ROOT / "statemachines").glob("*.asl.json"))
-
-
-def walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 def test_the_training_pipeline_is_defined() -> None:
@@ -114,7 +104,7 @@ def task_service(resource: str) -> str:
 
 
 def tasks(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    for state in walk(node):
+    for state in objects(node):
         for name, child in state.get("States", {}).items():
             if child.get("Type") == "Task":
                 yield name, child
@@ -143,7 +133,7 @@ def test_every_error_name_in_retry_and_catch_is_one_aws_or_the_app_can_raise() -
                 for name in clause["ErrorEquals"]:
                     assert name in allowed, (path.name, state_name, name)
         anywhere = STATES_ERRORS | app_error_names() | {n for s in SERVICES for n in aws_error_names(s)}
-        for state in walk(definition):  # Parallel/Map catchers also see their branches' errors
+        for state in objects(definition):  # Parallel/Map catchers also see their branches' errors
             for clause in state.get("Catch", []) + state.get("Retry", []):
                 for name in clause["ErrorEquals"]:
                     assert name in anywhere, (path.name, name)
@@ -174,7 +164,7 @@ def test_definitions_use_only_what_the_local_cloud_executes() -> None:
         text = path.read_text()
         assert ".sync" not in text and "JSONata" not in text and '"Assign"' not in text
         definition = json.loads(text)
-        for node in walk(definition):
+        for node in objects(definition):
             if node.get("Type") == "Task":
                 assert "Retry" in node, node
         for name, state in definition["States"].items():
