@@ -8,10 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from reviewsense.localcloud import strict
-from tests.helpers.paths import DATASET, ROOT
-
-# ROOT: tests/unit/test_request_shapes.py still imports it from here; new code imports tests.helpers.paths.
-__all__ = ["ROOT"]
+from tests.helpers.paths import DATASET
 
 
 @pytest.fixture(autouse=True)

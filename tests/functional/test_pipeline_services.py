@@ -16,7 +16,7 @@ from chalicelib.services.pipeline import PipelineSteps
 from chalicelib.services.registry import ModelRegistry
 from chalicelib.services.rollout import EndpointRollout, EndpointUnavailableError
 from chalicelib.services.watchdog import LOG_GROUP, TrainingWatchdog
-from tests.functional import awslike
+from tests.helpers import awslike
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:reviewsense-local-training-pipeline"
 

@@ -1,7 +1,7 @@
 """The real training-pipeline ASL, executed by moto's interpreter in-process with the real Lambda steps.
 
 moto's SageMaker jobs complete at once, so a run goes straight to the gate, registration and the
-deployment; the endpoints fail as AWS's do (``tests/functional/awslike.py``). What is checked here is
+deployment; the endpoints fail as AWS's do (``tests/helpers/awslike.py``). What is checked here is
 the state machine's own logic: a failed endpoint deployment takes the failure branch and is cleaned
 up, a rolled-back update fails the run while the champion keeps serving, and a throttled SageMaker
 poll is retried instead of failing the run.

@@ -29,7 +29,7 @@ from reviewsense.localcloud.provision import Provisioner
 from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
 from reviewsense.signedhttp import local_api_url, post_json, signed_request
 from reviewsense.target import free_port, local_client
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 from tests.localcloud import sqsapp
 
 pytestmark = pytest.mark.localcloud

@@ -31,7 +31,7 @@ from reviewsense.localcloud import extensions, strict
 from reviewsense.localcloud.provision import Provisioned, Provisioner, substitute
 from reviewsense.localcloud.runtime import FunctionSpec, LocalLambdaRuntime
 from reviewsense.localcloud.validation import validate
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 CLI_DEFAULT = "manual-20261129-093816"
 LONGEST = "r" * 80
