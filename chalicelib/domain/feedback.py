@@ -13,8 +13,9 @@ Decisions (documented here because the fan-in and its tests rely on them):
   (or its 1-based position when it has none), so a redelivered message gets the same id.
 - ``customer_ref`` is sha256 over the salt and the normalised identifier (case-folded; an e-mail
   address is its address part; a phone number keeps ``+`` and digits; a handle loses its ``@``).
-- A body over ``max_bytes`` is rejected as ``too_large`` before any parsing; an empty (blank) body
-  is ``empty_body``. A body that holds several items and is rejected whole counts as one item.
+- A body over ``max_bytes`` is rejected as ``too_large`` before any parsing; an empty (blank) body,
+  an empty JSON array or a review file with a header and no rows is ``empty_body``. A body that holds
+  several items and is rejected whole counts as one item, so every body yields at least one entry.
 - Encoding: chat, call, app and social bodies must be UTF-8 (a BOM is allowed); anything else is
   ``not_utf8``, never guessed. An e-mail part is decoded strictly in its declared charset (UTF-8 when
   it declares none, as modern clients send); invalid bytes are ``not_utf8`` for UTF-8/ASCII parts and
@@ -39,8 +40,10 @@ Pure: standard library and sibling domain modules only; no I/O, no clock, no env
 
 from __future__ import annotations
 
+import email
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -621,6 +624,16 @@ def _part_text(part: Message) -> str:
         raise _RejectError(reason, f"a text part is not valid {charset} (byte {exc.start})") from exc
 
 
+def _header(message: EmailMessage, name: str) -> str:
+    """A header's text; raw bytes that are not UTF-8 (left as surrogates by the parser) become U+FFFD."""
+    value = message.get(name)
+    return _clean("" if value is None else str(value)).strip()
+
+
+def _clean(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _body_part(message: EmailMessage, subtype: str) -> Message | None:
     for part in message.walk():
         if part.is_multipart() or part.get_content_type() != f"text/{subtype}":
@@ -631,7 +644,32 @@ def _body_part(message: EmailMessage, subtype: str) -> Message | None:
     return None
 
 
+#: What the stdlib's header parser raises on some damaged headers instead of recording a defect
+#: (``From: a@`` -> IndexError, ``From: a:X;b@c`` -> AttributeError, found by the fuzz test).
+_HEADER_PARSER_BUGS = (IndexError, AttributeError, TypeError, email_errors.MessageError)
+_EMAIL_PACKAGE = os.path.dirname(email.__file__)
+
+
+def _raised_by_email_package(exc: BaseException) -> bool:
+    trace = exc.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return trace is not None and trace.tb_frame.f_code.co_filename.startswith(_EMAIL_PACKAGE)
+
+
 def _parse_email(body: bytes) -> Iterator[_ItemResult]:
+    try:
+        item = _email_item(body)
+    except _HEADER_PARSER_BUGS as exc:
+        if not _raised_by_email_package(exc):
+            raise  # our own bug: never hidden as bad input
+        raise _RejectError(
+            FeedbackRejection.BROKEN_MIME, f"a header cannot be parsed ({type(exc).__name__})"
+        ) from exc
+    yield item
+
+
+def _email_item(body: bytes) -> _Item:
     message = BytesParser(policy=policy.default).parsebytes(body)
     assert isinstance(message, EmailMessage)
     plain, html = _body_part(message, "plain"), _body_part(message, "html")
@@ -645,7 +683,7 @@ def _parse_email(body: bytes) -> Iterator[_ItemResult]:
         )
     sender = message.get("From")
     addresses = getattr(sender, "addresses", ()) if sender is not None else ()
-    address = next((a.addr_spec for a in addresses if a.username and a.domain), None)
+    address = next((_clean(a.addr_spec) for a in addresses if a.username and a.domain), None)
     if address is None:
         raise _RejectError(FeedbackRejection.MISSING_FIELD, "the message has no From address")
     if chosen is None:
@@ -659,13 +697,13 @@ def _parse_email(body: bytes) -> Iterator[_ItemResult]:
         raise _RejectError(
             FeedbackRejection.NO_CUSTOMER_TEXT, "nothing is left once quotes and signature are removed"
         )
-    subject = str(message.get("Subject", "")).strip() or None
-    message_id = str(message.get("Message-ID", "")).strip()
-    header_product = str(message.get("X-Product-Id", "")).strip()
+    subject = _header(message, "Subject") or None
+    message_id = _header(message, "Message-ID")
+    header_product = _header(message, "X-Product-Id")
     mention = next(
         (m[1] for m in (_PRODUCT_MENTION.search(s) for s in (subject or "", kept)) if m is not None), None
     )
-    yield _Item(
+    return _Item(
         item_key=f"id:{message_id}" if message_id else "#1",
         customer=address,
         product_id=header_product or mention,
@@ -724,6 +762,9 @@ def _parse_reviews(body: bytes, *, source: str, received_at: str, max_bytes: int
         ingested_at=datetime.fromisoformat(received_at),
         max_bytes=max_bytes,
     )
+    if parsed.total_records == 0:  # a header and nothing else: the body still needs an outcome
+        rejection = RejectedFeedback(source, Channel.REVIEW.value, FeedbackRejection.EMPTY_BODY, "no records")
+        return FeedbackParse(rejected=[rejection])
     return FeedbackParse(
         records=[record_for_review(review, received_at=received_at) for review in parsed.reviews],
         rejected=[rejection_for_review(quarantined) for quarantined in parsed.quarantined],
