@@ -263,16 +263,13 @@ def parse_feedback(
         if isinstance(item, _RejectError):
             reject(item.reason, item.detail)
             continue
-        product_id = item.product_id
-        if product_id is not None and mask_pii(product_id) != product_id:
-            product_id = None  # an id field that holds personal data is dropped, not stored
         result.records.append(
             FeedbackRecord(
                 feedback_id=feedback_id_for(known.value, source, item.item_key),
                 channel=known.value,
                 received_at=received_at,
                 customer_ref=customer_ref_for(item.customer, salt),
-                product_id=product_id,
+                product_id=_safe_product_id(item.product_id),
                 text=mask_pii(item.text),
                 title=None if item.title is None else mask_pii(item.title),
                 rating=item.rating,
@@ -280,6 +277,13 @@ def parse_feedback(
             )
         )
     return result
+
+
+def _safe_product_id(product_id: str | None) -> str | None:
+    """An id field that holds personal data is dropped, not stored."""
+    if product_id is None or mask_pii(product_id) != product_id:
+        return None
+    return product_id
 
 
 def _check_received_at(received_at: str) -> None:
@@ -746,7 +750,7 @@ def record_for_review(review: Review, *, received_at: str) -> FeedbackRecord:
         channel=Channel.REVIEW.value,
         received_at=received_at,
         customer_ref=None,
-        product_id=review.product_id,
+        product_id=_safe_product_id(review.product_id),
         text=mask_pii(review.text),
         title=None if review.title is None else mask_pii(review.title),
         rating=review.rating,

@@ -53,7 +53,7 @@ class PiiMatch(NamedTuple):
 # -- e-mail ------------------------------------------------------------------------------------------
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"(?<![\w.%+-])\w[\w.%+'-]*@{_LABEL}(?:\.{_LABEL})*\.[A-Za-z]{{2,24}}\b")
+_EMAIL = re.compile(rf"(?<![\w.%+-])\w[\w.%+'-]{{0,63}}@{_LABEL}(?:\.{_LABEL})*\.[A-Za-z]{{2,24}}\b")
 
 # -- IBAN --------------------------------------------------------------------------------------------
 
@@ -94,6 +94,8 @@ def _ibans(text: str) -> list[tuple[int, int]]:
             continue
         # Walk alphanumerics (single spaces or dashes between them allowed) and keep the longest
         # prefix that ends at a word boundary and is a valid IBAN: "DE89 3704 ... 00 AND" stops at 00.
+        known = IBAN_LENGTHS.get(text[start : start + 2].upper())
+        lengths = range(known, known + 1) if known else range(_IBAN_MIN, _IBAN_MAX + 1)
         best: int | None = None
         count, i = 0, start
         while i < len(text) and count <= _IBAN_MAX:
@@ -102,7 +104,7 @@ def _ibans(text: str) -> list[tuple[int, int]]:
                 count += 1
                 i += 1
                 at_boundary = i == len(text) or not (text[i].isascii() and text[i].isalnum())
-                if at_boundary and count >= _IBAN_MIN and iban_is_valid(text[start:i]):
+                if at_boundary and count in lengths and iban_is_valid(text[start:i]):
                     best = i
             elif ch in " -" and i + 1 < len(text) and text[i + 1].isascii() and text[i + 1].isalnum():
                 i += 1
@@ -116,6 +118,8 @@ def _ibans(text: str) -> list[tuple[int, int]]:
 # -- payment cards -------------------------------------------------------------------------------------
 
 _DIGIT_GROUPS = re.compile(r"(?<![\w.,/-])\d+(?:[ -]\d+)*(?![\w/]|[.,]\d)")
+#: Card numbers are written as one run or in groups of 3 or more digits (4-4-4-4, 4-6-5, 4-4-4-4-3).
+_CARD_GROUP_MIN = 3
 _CARD_MIN, _CARD_MAX = 13, 19
 
 
@@ -135,22 +139,26 @@ def luhn_is_valid(digits: str) -> bool:
 def _cards(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for match in _DIGIT_GROUPS.finditer(text):
-        groups = [(m.start() + match.start(), m.end() + match.start()) for m in re.finditer(r"\d+", match[0])]
-        # A card may be embedded in a longer run of groups ("qty 2 4111 1111 1111 1111"): take the
-        # longest contiguous run of whole groups with 13-19 digits that passes Luhn, then look after it.
+        run = match[0]
+        groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run)]
+        # A card may sit inside a longer run of digit groups ("qty 2 4111 1111 1111 1111 2 pcs"): from
+        # each group, take the longest run of whole groups (3+ digits each) with 13-19 digits that
+        # passes Luhn. A run never spans more than 19 digits, so the scan is linear in the text.
         first = 0
         while first < len(groups):
-            found: tuple[int, int] | None = None
-            for last in range(len(groups) - 1, first - 1, -1):
-                digits = "".join(text[s:e] for s, e in groups[first : last + 1])
-                if _CARD_MIN <= len(digits) <= _CARD_MAX and luhn_is_valid(digits):
-                    found = (first, last)
+            digits, found = "", None
+            for last in range(first, len(groups)):
+                group = run[groups[last][0] : groups[last][1]]
+                digits += group
+                if len(digits) > _CARD_MAX or len(group) < _CARD_GROUP_MIN:
                     break
+                if len(digits) >= _CARD_MIN and luhn_is_valid(digits):
+                    found = last
             if found is None:
                 first += 1
                 continue
-            spans.append((groups[found[0]][0], groups[found[1]][1]))
-            first = found[1] + 1
+            spans.append((match.start() + groups[first][0], match.start() + groups[found][1]))
+            first = found + 1
     return spans
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from datetime import datetime
@@ -356,6 +357,14 @@ def test_review_quarantine_reasons_are_kept_in_the_detail() -> None:
         "record 4: bad_encoding: text is not valid UTF-8",
         "record 5: invalid_value: rating is not a number: 'five'",
     ]
+
+
+def test_a_gzipped_review_file_is_bounded_by_its_decompressed_size() -> None:
+    body = gzip.compress(b"Review Text,Rating\n" + b"lovely,5\n" * 2000)
+    assert parse_feedback("review", body, source="k.csv.gz", received_at=NOW, salt=SALT).total == 2000
+    small = parse_feedback("review", body, source="k.csv.gz", received_at=NOW, salt=SALT, max_bytes=4096)
+    assert [r.reason for r in small.rejected] == [R.TOO_LARGE]
+    assert small.rejected[0].detail.startswith("the file: object_too_large: decompressed size exceeds")
 
 
 def test_a_review_file_with_a_header_and_no_rows_still_has_an_outcome() -> None:

@@ -148,6 +148,12 @@ def test_a_card_inside_a_longer_run_of_digit_groups_is_found() -> None:
     assert mask_pii("qty 2 4111 1111 1111 1111 2 pcs") == "qty 2 [CARD] 2 pcs"
 
 
+def test_digits_in_groups_shorter_than_three_are_not_a_card() -> None:
+    assert luhn_is_valid("4111111111111111") is True
+    assert mask_pii("steps 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1") == "steps 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1"
+    assert mask_pii("4111 111 111 111 111") == "[CARD]"
+
+
 def test_a_bare_digit_run_is_a_phone_only_after_a_phone_word() -> None:
     assert mask_pii("text me at 5551234567") == "text me at [PHONE]"
     assert mask_pii("phone: 7700 900 123") == "phone: [PHONE]"
