@@ -47,7 +47,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from email import errors as email_errors
 from email import policy
 from email.message import EmailMessage, Message
@@ -291,7 +291,7 @@ def _check_received_at(received_at: str) -> None:
         moment = datetime.fromisoformat(received_at)
     except ValueError as exc:
         raise ValueError(f"received_at is not ISO 8601: {received_at!r}") from exc
-    if moment.utcoffset() is None or moment.utcoffset() != UTC.utcoffset(None):
+    if moment.utcoffset() != timedelta(0):
         raise ValueError(f"received_at must be a UTC timestamp: {received_at!r}")
 
 
@@ -307,10 +307,13 @@ def _utf8(body: bytes) -> str:
 
 def _json_items(body: bytes, what: str) -> list[Any]:
     """A JSON object (one item) or a JSON array (one item each)."""
+    text = _utf8(body)
     try:
-        document = json.loads(_utf8(body))
+        document = json.loads(text)
     except ValueError as exc:
         raise _RejectError(FeedbackRejection.BAD_JSON, f"body is not valid JSON: {_json_error(exc)}") from exc
+    except RecursionError as exc:  # "[[[[..." deeper than the interpreter's recursion limit
+        raise _RejectError(FeedbackRejection.BAD_JSON, "body is JSON nested too deeply") from exc
     if isinstance(document, dict):
         return [document]
     if isinstance(document, list):
@@ -759,13 +762,19 @@ def record_for_review(review: Review, *, received_at: str) -> FeedbackRecord:
 
 
 def _parse_reviews(body: bytes, *, source: str, received_at: str, max_bytes: int) -> FeedbackParse:
-    parsed = ReviewParser().parse(
-        body,
-        source_key=source,
-        channel=Channel.REVIEW.value,
-        ingested_at=datetime.fromisoformat(received_at),
-        max_bytes=max_bytes,
-    )
+    try:
+        parsed = ReviewParser().parse(
+            body,
+            source_key=source,
+            channel=Channel.REVIEW.value,
+            ingested_at=datetime.fromisoformat(received_at),
+            max_bytes=max_bytes,
+        )
+    except RecursionError:  # the lake parser lets json.loads' RecursionError through on deep nesting
+        rejection = RejectedFeedback(
+            source, Channel.REVIEW.value, FeedbackRejection.UNPARSABLE, "the file: JSON nested too deeply"
+        )
+        return FeedbackParse(rejected=[rejection])
     if parsed.total_records == 0:  # a header and nothing else: the body still needs an outcome
         rejection = RejectedFeedback(source, Channel.REVIEW.value, FeedbackRejection.EMPTY_BODY, "no records")
         return FeedbackParse(rejected=[rejection])

@@ -422,6 +422,23 @@ def test_caller_errors_raise() -> None:
         parse_feedback("app", b"{}", source="m", received_at="yesterday", salt=SALT)
 
 
+@pytest.mark.parametrize(
+    ("channel", "body", "reason", "detail"),
+    [
+        ("app", b"[" * 100_000, R.BAD_JSON, "body is JSON nested too deeply"),
+        ("chat", b'{"turns": ' + b"[" * 100_000, R.BAD_JSON, "body is JSON nested too deeply"),
+        ("social", b"[" * 100_000 + b"]" * 100_000, R.BAD_JSON, "body is JSON nested too deeply"),
+        ("review", b"[" * 100_000, R.UNPARSABLE, "the file: JSON nested too deeply"),
+        ("review", b'{"text": ' + b"[" * 100_000, R.UNPARSABLE, "the file: JSON nested too deeply"),
+    ],
+)
+def test_json_nested_deeper_than_the_recursion_limit_is_rejected(
+    channel: str, body: bytes, reason: FeedbackRejection, detail: str
+) -> None:
+    result = parse_feedback(channel, body, source="k.json", received_at=NOW, salt=SALT)
+    assert [(r.reason, r.detail) for r in result.rejected] == [(reason, detail)]
+
+
 @pytest.mark.parametrize("channel", [c.value for c in Channel])
 def test_damaged_bodies_never_raise_and_always_have_an_outcome(channel: str) -> None:
     rng = random.Random(11)
