@@ -667,6 +667,8 @@ def _raised_by_email_package(exc: BaseException) -> bool:
 def _parse_email(body: bytes) -> Iterator[_ItemResult]:
     try:
         item = _email_item(body)
+    except RecursionError as exc:  # multiparts nested thousands deep: the stdlib walks them recursively
+        raise _RejectError(FeedbackRejection.BROKEN_MIME, "MIME parts are nested too deeply") from exc
     except _HEADER_PARSER_BUGS as exc:
         if not _raised_by_email_package(exc):
             raise  # our own bug: never hidden as bad input

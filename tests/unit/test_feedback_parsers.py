@@ -236,6 +236,21 @@ def test_headers_that_crash_the_stdlib_header_parser_are_broken_mime(sender: byt
     assert result.rejected[0].detail.startswith("a header cannot be parsed (")
 
 
+def test_multiparts_nested_thousands_deep_are_broken_mime() -> None:
+    depth = 1000
+    nested = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(depth)
+    )
+    closing = b"".join(b"--b%d--\n" % i for i in reversed(range(depth)))
+    body = (
+        b"From: a@example.com\nMIME-Version: 1.0\n" + nested + b"Content-Type: text/plain\n\nhi\n" + closing
+    )
+    result = parse_feedback("email", body, source="m", received_at=NOW, salt=SALT)
+    assert [(r.reason, r.detail) for r in result.rejected] == [
+        (R.BROKEN_MIME, "MIME parts are nested too deeply")
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "kept"),
     [
