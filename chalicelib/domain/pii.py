@@ -3,9 +3,10 @@
 Customer feedback carries e-mail addresses, phone numbers, payment card numbers and IBANs. Every text
 that leaves the fan-in parser goes through ``mask_pii`` first, so no store, log line, endpoint request
 or alert ever holds them in clear. The rules lean on checksums where the format has one, so that
-ordinary numbers survive: a 13-19 digit number is a card only when it passes the Luhn check (order
-numbers usually do not), an IBAN only when it passes the ISO 13616 mod-97 check and has its country's
-length. Phone numbers have no checksum, so they are recognised by shape only:
+ordinary numbers survive: a 13-19 digit number (one run, or groups of 3+ digits separated by single
+spaces or dashes) is a card only when it passes the Luhn check (order numbers usually do not), an IBAN
+only when it passes the ISO 13616 mod-97 check and has its country's length (15-34 characters for a
+country not in ``IBAN_LENGTHS``). Phone numbers have no checksum, so they are recognised by shape only:
 
 - a leading ``+`` and country code with 8-15 digits in all (``+44 20 7946 0958``, ``+1-555-123-4567``,
   ``+49 (0)30 1234567``, ``+447700900123``);
@@ -17,7 +18,9 @@ length. Phone numbers have no checksum, so they are recognised by shape only:
 
 each optionally followed by an extension (``x123``, ``ext. 123``, ``extension 123``). Dates, prices,
 sizes (``size 10-12``), product ids and short numbers match none of these shapes and are left alone.
-Pure: standard library only, no I/O.
+Known gaps: a bare national number without a phone word before it (``my number is 07700900123``) and
+a card written in groups of one or two digits are not found. Every scan is linear in the text (a
+256 KiB adversarial body takes at most about a second). Pure: standard library only, no I/O.
 """
 
 from __future__ import annotations
