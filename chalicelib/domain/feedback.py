@@ -21,7 +21,11 @@ Decisions (documented here because the fan-in and its tests rely on them):
   it declares none, as modern clients send); invalid bytes are ``not_utf8`` for UTF-8/ASCII parts and
   ``bad_charset`` for other or unknown charsets. Raw 8-bit bytes in e-mail headers are decoded
   leniently (invalid ones become U+FFFD), as the stdlib parser does. Product-review files keep the
-  ingest parser's rule (bad bytes quarantine only the record that holds them).
+  ingest parser's rule (bad bytes quarantine only the record that holds them). A JSON ``\\ud800``
+  escape of a lone surrogate (which no later UTF-8 writer could encode) makes its item ``not_utf8``.
+- Bodies that crash the standard library (JSON or MIME nested past the recursion limit; damaged
+  headers on which the stdlib header parser raises instead of recording a defect) are ``bad_json`` /
+  ``broken_mime`` (``unparsable`` for review files), never an exception.
 - E-mail: the text/plain part, else the text/html part with tags stripped (``<blockquote>``, script
   and style dropped). Quoted replies (lines starting with ``>``; everything from an ``On ... wrote:``
   line, ``-----Original Message-----``, an Outlook ``From:``/``Sent:`` block or ``Begin forwarded
@@ -371,12 +375,32 @@ def _rating(obj: Mapping[str, Any], name: str) -> int:
     return value
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    """JSON's ``"\\ud800"`` escapes decode to strings that cannot be encoded as UTF-8 anywhere later."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in item):
+                return True
+        elif isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return False
+
+
 def _object_items(
     body: bytes, what: str, to_item: Callable[[Mapping[str, Any], int], _Item]
 ) -> Iterator[_ItemResult]:
     for position, obj in enumerate(_json_items(body, what), start=1):
         if not isinstance(obj, dict):
             yield _RejectError(FeedbackRejection.WRONG_TYPE, f"item {position} is not a JSON object")
+            continue
+        if _has_lone_surrogate(obj):
+            yield _RejectError(
+                FeedbackRejection.NOT_UTF8, f"item {position} holds a \\u escape of a lone UTF-16 surrogate"
+            )
             continue
         try:
             yield to_item(obj, position)
@@ -780,10 +804,17 @@ def _parse_reviews(body: bytes, *, source: str, received_at: str, max_bytes: int
     if parsed.total_records == 0:  # a header and nothing else: the body still needs an outcome
         rejection = RejectedFeedback(source, Channel.REVIEW.value, FeedbackRejection.EMPTY_BODY, "no records")
         return FeedbackParse(rejected=[rejection])
-    return FeedbackParse(
-        records=[record_for_review(review, received_at=received_at) for review in parsed.reviews],
-        rejected=[rejection_for_review(quarantined) for quarantined in parsed.quarantined],
-    )
+    result = FeedbackParse(rejected=[rejection_for_review(quarantined) for quarantined in parsed.quarantined])
+    for review in parsed.reviews:
+        # The lake parser checks for undecodable bytes, not for "\ud800" escapes in JSON reviews.
+        if _has_lone_surrogate([review.review_id, review.product_id, review.title, review.text]):
+            detail = f"record {review.record_number}: holds a \\u escape of a lone UTF-16 surrogate"
+            result.rejected.append(
+                RejectedFeedback(source, review.channel, FeedbackRejection.NOT_UTF8, detail)
+            )
+        else:
+            result.records.append(record_for_review(review, received_at=received_at))
+    return result
 
 
 _PARSERS: dict[Channel, Callable[[bytes], Iterator[_ItemResult]]] = {

@@ -454,6 +454,42 @@ def test_json_nested_deeper_than_the_recursion_limit_is_rejected(
     assert [(r.reason, r.detail) for r in result.rejected] == [(reason, detail)]
 
 
+@pytest.mark.parametrize(
+    ("channel", "item"),
+    [
+        ("app", {"review_id": "\ud800", "user_id": "u", "product_id": "1", "rating": 5, "body": "ok"}),
+        ("social", {"post_id": "p", "author": "@a", "text": "bad \udfff text"}),
+        (
+            "chat",
+            {
+                "conversation_id": "c",
+                "customer_id": "x",
+                "turns": [{"speaker": "customer", "text": "\udc80"}],
+            },
+        ),
+    ],
+)
+def test_escaped_lone_surrogates_in_json_are_not_utf8(channel: str, item: dict[str, object]) -> None:
+    body = json.dumps([item, item]).encode()  # json.dumps writes them as \\u escapes, as an upstream might
+    result = parse_feedback(channel, body, source="k", received_at=NOW, salt=SALT)
+    assert [r.reason for r in result.rejected] == [R.NOT_UTF8, R.NOT_UTF8]
+    assert result.rejected[1].detail == "item 2 holds a \\u escape of a lone UTF-16 surrogate"
+
+
+def test_escaped_surrogate_pairs_are_ordinary_characters_and_review_files_are_checked_too() -> None:
+    post = {"post_id": "p", "author": "@a", "text": "love it \U0001f600"}
+    (record,) = parse_feedback(
+        "social", json.dumps(post).encode(), source="k", received_at=NOW, salt=SALT
+    ).records
+    assert record.text == "love it \U0001f600"
+    reviews = json.dumps([{"text": "fine", "rating": 4}, {"text": "bad \ud800", "rating": 1}]).encode()
+    result = parse_feedback("review", reviews, source="r.json", received_at=NOW, salt=SALT)
+    assert [r.text for r in result.records] == ["fine"]
+    assert [(r.reason, r.detail) for r in result.rejected] == [
+        (R.NOT_UTF8, "record 2: holds a \\u escape of a lone UTF-16 surrogate")
+    ]
+
+
 @pytest.mark.parametrize("channel", [c.value for c in Channel])
 def test_damaged_bodies_never_raise_and_always_have_an_outcome(channel: str) -> None:
     rng = random.Random(11)
