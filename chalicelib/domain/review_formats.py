@@ -147,7 +147,7 @@ def jsonl_records(text: str, *, required: RequiredColumns) -> Iterator[RawRecord
         number += 1
         try:
             obj = json.loads(line)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nesting deeper than the interpreter's limit
             yield RawRecord(
                 number, None, line, RecordError(QuarantineReason.UNPARSABLE_LINE, f"invalid JSON: {exc}")
             )
@@ -159,7 +159,7 @@ def json_records(text: str, *, required: RequiredColumns) -> Iterator[RawRecord]
     """Raises ``RecordError`` before returning when the document is not JSON or holds no records."""
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nesting deeper than the interpreter's limit
         raise RecordError(QuarantineReason.UNREADABLE_FILE, f"invalid JSON document: {exc}") from exc
     if isinstance(doc, dict):
         items = next(

@@ -147,6 +147,12 @@ def test_reason_unreadable_file() -> None:
     assert record.record_number == 0
 
 
+def test_json_nested_past_the_recursion_limit_is_quarantined_not_raised() -> None:
+    deep = b"[" * 100_000
+    assert reasons(deep, key="raw/a/x.json") == ["unreadable_file"]
+    assert reasons(b'{"text": "fine"}\n' + deep + b"\n", key="raw/a/x.jsonl") == ["unparsable_line"]
+
+
 def test_reason_unsupported_format() -> None:
     assert reasons(b"PK\x03\x04\x00\x00binary", key="raw/a/x.xlsx") == ["unsupported_format"]
 
