@@ -3,6 +3,9 @@
 Fast, in-process tests: the validator and the pattern translation directly, then moto through ``mock_aws``
 (tests/conftest.py installs the strict hook for the whole session), so the same hook that guards
 ``reviewsense local up`` answers here. The HTTP end-to-end check is in ``test_strict_cloud.py``.
+
+Why one module of about 500 lines: it is a table of AWS's constraints, one short test per constraint
+kind and service, read top to bottom like the validator it checks (``reviewsense/localcloud/validation.py``).
 """
 
 from __future__ import annotations
