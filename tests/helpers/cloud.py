@@ -121,8 +121,10 @@ def running_cloud(home: Path, **env: str) -> Iterator[Cloud]:
 class InProcessCloud:
     """The local cloud in this process (restartable: ``restart`` keeps the home, takes a new port)."""
 
-    def __init__(self, home: Path, persist: bool = True) -> None:
-        self.options = LocalCloudOptions(home=home, project_root=ROOT, port=free_port(), persist=persist)
+    def __init__(self, home: Path, persist: bool = True, **options: Any) -> None:
+        self.options = LocalCloudOptions(
+            home=home, project_root=ROOT, port=free_port(), persist=persist, **options
+        )
         self.cloud = LocalCloud(self.options)
         self.endpoint = self.cloud.endpoint
 
@@ -139,17 +141,24 @@ class InProcessCloud:
 
 
 @contextmanager
-def in_process_cloud(home: Path, bucket: str, persist: bool = True) -> Iterator[InProcessCloud]:
-    """A started ``InProcessCloud`` with ``bucket`` created; stopped, and the environment and the
-    cached settings/container it changed restored, at the end."""
+def in_process_cloud(
+    home: Path,
+    bucket: str | None,
+    persist: bool = True,
+    cls: type[InProcessCloud] = InProcessCloud,
+    **options: Any,
+) -> Iterator[InProcessCloud]:
+    """A started ``InProcessCloud`` (or ``cls``) with ``bucket`` created; stopped, and the environment and
+    the cached settings/container it changed restored, at the end."""
     from chalicelib.config import get_settings
     from chalicelib.container import reset_container
 
     saved_env = dict(os.environ)
-    cloud = InProcessCloud(home, persist)
+    cloud = cls(home, persist, **options)
     cloud.cloud.start()
     try:
-        cloud.client("s3").create_bucket(Bucket=bucket)
+        if bucket:
+            cloud.client("s3").create_bucket(Bucket=bucket)
         yield cloud
     finally:
         cloud.cloud.stop()

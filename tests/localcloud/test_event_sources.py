@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -26,10 +24,9 @@ import pytest
 
 from chalicelib.config import Settings
 from reviewsense.localcloud.provision import Provisioner
-from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
 from reviewsense.signedhttp import local_api_url, post_json, signed_request
-from reviewsense.target import free_port, local_client
-from tests.helpers.paths import ROOT
+from tests.helpers.cloud import InProcessCloud, in_process_cloud
+from tests.helpers.waiting import wait_until
 from tests.localcloud import sqsapp
 
 pytestmark = pytest.mark.localcloud
@@ -37,22 +34,8 @@ T = TypeVar("T")
 MOTO_FAKE_SENT_TIMESTAMP = "1545082649183"  # what moto's own synchronous delivery puts in every record
 
 
-class Cloud:
-    def __init__(self, home: Path) -> None:
-        self.options = LocalCloudOptions(
-            home=home,
-            project_root=ROOT,
-            port=free_port(),
-            persist=False,
-            app_module="tests.localcloud.sqsapp",
-            state_machines=False,
-            queue_visibility_timeout_s=2,  # longer than the partial mapping's 1 s batching window
-        )
-        self.cloud = LocalCloud(self.options)
-        self.endpoint = self.cloud.endpoint
-
-    def client(self, service: str) -> Any:
-        return local_client(self.endpoint, service)
+class Cloud(InProcessCloud):
+    """The in-process local cloud serving ``tests/localcloud/sqsapp.py``, with queue look-ups."""
 
     def queue_url(self, name: str) -> str:
         return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
@@ -86,33 +69,17 @@ class Cloud:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    from chalicelib.config import get_settings
-    from chalicelib.container import reset_container
-
-    saved_env = dict(os.environ)
-    c = Cloud(tmp_path_factory.mktemp("event-sources"))
-    c.cloud.start()
-    try:
-        yield c
-    finally:
-        c.cloud.stop()
-        os.environ.clear()
-        os.environ.update(saved_env)
-        get_settings.cache_clear()
-        reset_container()
-
-
-def wait_until(predicate: Callable[[], T], timeout_s: float = 30.0, what: str = "condition") -> T:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout_s:.0f} s (last: {value!r})")
-        time.sleep(0.05)
+    with in_process_cloud(
+        tmp_path_factory.mktemp("event-sources"),
+        bucket=None,
+        persist=False,
+        cls=Cloud,
+        app_module="tests.localcloud.sqsapp",
+        state_machines=False,
+        queue_visibility_timeout_s=2,  # longer than the partial mapping's 1 s batching window
+    ) as started:
+        assert isinstance(started, Cloud)
+        yield started
 
 
 def deliveries(handler: str, message_id: str) -> list[dict[str, Any]]:
