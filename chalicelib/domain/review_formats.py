@@ -119,13 +119,11 @@ def csv_records(text: str, *, required: RequiredColumns, max_field_chars: int) -
 def _csv_record(number: int, row: list[str], columns: list[str], missing: list[str]) -> RawRecord:
     raw = _csv_line(row)
     if missing:
-        return RawRecord(
+        return _rejected(
             number,
-            None,
             raw,
-            RecordError(
-                QuarantineReason.MISSING_REQUIRED_COLUMNS, f"file has no column for {', '.join(missing)}"
-            ),
+            QuarantineReason.MISSING_REQUIRED_COLUMNS,
+            f"file has no column for {', '.join(missing)}",
         )
     if len(row) != len(columns):
         return RawRecord(
@@ -184,15 +182,17 @@ def _object_record(number: int, obj: Any, raw: str, required: RequiredColumns) -
     record = {normalise_column(str(k)): v for k, v in obj.items()}
     missing = missing_required(record, required)
     if missing:
-        return RawRecord(
+        return _rejected(
             number,
-            None,
             raw,
-            RecordError(
-                QuarantineReason.MISSING_REQUIRED_COLUMNS, f"record has no field for {', '.join(missing)}"
-            ),
+            QuarantineReason.MISSING_REQUIRED_COLUMNS,
+            f"record has no field for {', '.join(missing)}",
         )
     return RawRecord(number, record, raw, None)
+
+
+def _rejected(number: int, raw: str, reason: QuarantineReason, detail: str) -> RawRecord:
+    return RawRecord(number, None, raw, RecordError(reason, detail))
 
 
 def _csv_line(row: list[str]) -> str:
