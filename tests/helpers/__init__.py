@@ -2,6 +2,7 @@
 
 ``paths`` (repository locations), ``waiting`` (polling with a deadline), ``archives`` (tar.gz in memory),
 ``reviews`` (a Kaggle-format fixture frame), ``tinymodels`` (a tiny BERT), ``cloud`` (the local cloud as a
-process or in this process), ``awslike`` (moto's SageMaker endpoints failing as AWS's do).
+process or in this process), ``awslike`` (moto's SageMaker endpoints failing as AWS's do), ``feedback``
+(the feedback fixture files and ``parse``).
 Fixtures stay in the ``conftest.py`` files and use these.
 """
