@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from chalice.app import Chalice, CloudWatchEvent
+from chalice.app import BadRequestError, Chalice, CloudWatchEvent, IAMAuthorizer, Response, SQSEvent
 
 from chalicelib import events
+from chalicelib.config import feedback_queue_name
 from chalicelib.container import get_container
 from chalicelib.services.watchdog import TRAINING_JOB_STATE_CHANGE
 
@@ -27,10 +28,55 @@ RAW_OBJECT_CREATED = {
 
 @app.on_cw_event(RAW_OBJECT_CREATED, name="ingest")
 def ingest(event: CloudWatchEvent) -> dict[str, Any]:
-    """S3 upload under ``raw/`` (via EventBridge) -> curated Parquet, quarantine, catalog, event."""
+    """S3 upload under ``raw/`` (via EventBridge) -> curated Parquet, quarantine, catalog, event.
+
+    The rule also matches ``raw/feedback/``: the service skips those keys (the fan-in's) by name.
+    """
     source = events.source_object_from_eventbridge(event.to_dict())
     logger.append_keys(source_key=source.key)
     result: dict[str, Any] = get_container().ingest_service.ingest(source)
+    return result
+
+
+# -- real-time feedback: three entry points, one queue, one fan-in -------------------------------------
+
+FEEDBACK_OBJECT_CREATED = {
+    "source": ["aws.s3"],
+    "detail-type": ["Object Created"],
+    "detail": {"object": {"key": [{"prefix": "raw/feedback/"}]}},
+}
+#: Handlers whose SQS event source mapping reports partial batch failures. Chalice's decorator has no
+#: such argument: the packaged template and the local cloud's poller set ``FunctionResponseTypes`` from
+#: this (see ``chalicelib/services/fanin.py`` for why).
+SQS_FUNCTION_RESPONSE_TYPES = {"feedback_fanin": ["ReportBatchItemFailures"]}
+
+
+# The queue's name is read when this module is imported: ``chalice package --stage S`` sets stage S's
+# environment variables first, so each stage reads its own ``reviewsense-<stage>-feedback``.
+@app.on_sqs_message(queue=feedback_queue_name(), batch_size=10, name="feedback_fanin")
+def feedback_fanin(event: SQSEvent) -> dict[str, Any]:
+    """A batch of feedback messages -> scored, stored, alerted, reviewed or quarantined."""
+    result: dict[str, Any] = get_container().fanin.handle(events.queue_messages(event.to_dict()))
+    return result
+
+
+@app.route("/feedback", methods=["POST"], authorizer=IAMAuthorizer(), content_types=["application/json"])
+def post_feedback() -> Response:
+    """One feedback envelope (SigV4-signed) -> the feedback queue; 202 with the message id."""
+    from chalicelib.services.feedback_intake import InvalidFeedbackError
+
+    try:
+        result = get_container().feedback_intake.submit(app.current_request.json_body)
+    except InvalidFeedbackError as exc:
+        raise BadRequestError(str(exc)) from exc
+    return Response(body=result, status_code=202)
+
+
+@app.on_cw_event(FEEDBACK_OBJECT_CREATED, name="feedback_upload")
+def feedback_upload(event: CloudWatchEvent) -> dict[str, Any]:
+    """A file under ``raw/feedback/<channel>/`` -> one pointer message on the feedback queue."""
+    source = events.source_object_from_eventbridge(event.to_dict())
+    result: dict[str, Any] = get_container().feedback_intake.enqueue_upload(source)
     return result
 
 

@@ -80,6 +80,39 @@ class Settings:
     #: Default hyperparameters of a pipeline run (JSON); the bounded demo budget locally.
     training_hyperparameters: str = "{}"
     code_version: str = "unknown"
+    # -- real-time feedback fan-in ------------------------------------------------------------------
+    #: The queue every feedback entry point sends to and the fan-in Lambda reads (``feedback_queue_name``).
+    feedback_queue: str = "reviewsense-local-feedback"
+    #: Where the queue's redrive policy moves a message after its maxReceiveCount (``<queue>-dlq``).
+    feedback_dlq: str = "reviewsense-local-feedback-dlq"
+    #: Low-confidence predictions wait here for a human label (text, prediction, probabilities).
+    review_queue: str = "reviewsense-local-feedback-review"
+    #: DynamoDB, key ``id``: one item per feedback id (its prediction and what was done with it) and
+    #: one burst counter per product and window (``burst#<product>#<window>``, expiring via ``expires_at``).
+    feedback_table: str = "reviewsense-local-feedback"
+    #: Upstream systems drop feedback files under ``<prefix><channel>/``; ingest leaves them to the fan-in.
+    feedback_raw_prefix: str = "raw/feedback/"
+    #: Curated predictions (Glue table ``predictions``), partitioned by channel and date.
+    predictions_prefix: str = "curated/predictions/"
+    #: Messages and items the fan-in could not parse, one JSON object each with its reason.
+    feedback_quarantine_prefix: str = "quarantine/feedback/"
+    #: A negative prediction at or above this probability alerts (``high`` severity from
+    #: ``alert_high_threshold``); one whose top probability is below ``review_threshold`` goes to human
+    #: review. ``burst_count`` negatives for one product within ``burst_window_s`` make one burst alert.
+    alert_threshold: float = 0.7
+    alert_high_threshold: float = 0.9
+    review_threshold: float = 0.6
+    burst_count: int = 5
+    burst_window_s: int = 900
+    #: Salt of the customer-reference hash (never stored next to it); every stage sets its own.
+    customer_ref_salt: str = "reviewsense-local-salt"
+    #: Largest feedback body accepted in a message or by ``POST /feedback`` (SQS's classic limit).
+    max_message_bytes: int = 256 * 1024
+    #: Calls to the endpoint per batch (1 + retries) on throttling, 5xx or an overloaded model, with
+    #: exponential backoff from ``endpoint_backoff_s`` (full jitter), capped at ``endpoint_backoff_max_s``.
+    endpoint_retry_attempts: int = 4
+    endpoint_backoff_s: float = 0.2
+    endpoint_backoff_max_s: float = 5.0
 
     def __post_init__(self) -> None:
         jobs: tuple[tuple[JobKind, str], ...] = (
@@ -147,7 +180,39 @@ class Settings:
                 "REVIEWSENSE_TRAINING_HYPERPARAMETERS", cls.training_hyperparameters
             ),
             code_version=e.get("REVIEWSENSE_CODE_VERSION", cls.code_version),
+            feedback_queue=feedback_queue_name(e),
+            feedback_dlq=e.get("REVIEWSENSE_FEEDBACK_DLQ", f"{feedback_queue_name(e)}-dlq"),
+            review_queue=e.get("REVIEWSENSE_REVIEW_QUEUE", f"{APP_NAME}-{stage}-feedback-review"),
+            feedback_table=e.get("REVIEWSENSE_FEEDBACK_TABLE", f"{APP_NAME}-{stage}-feedback"),
+            alert_threshold=float(e.get("REVIEWSENSE_ALERT_THRESHOLD", cls.alert_threshold)),
+            alert_high_threshold=float(e.get("REVIEWSENSE_ALERT_HIGH_THRESHOLD", cls.alert_high_threshold)),
+            review_threshold=float(e.get("REVIEWSENSE_REVIEW_THRESHOLD", cls.review_threshold)),
+            burst_count=int(e.get("REVIEWSENSE_BURST_COUNT", cls.burst_count)),
+            burst_window_s=int(e.get("REVIEWSENSE_BURST_WINDOW_S", cls.burst_window_s)),
+            customer_ref_salt=e.get("REVIEWSENSE_CUSTOMER_REF_SALT", cls.customer_ref_salt),
+            max_message_bytes=int(e.get("REVIEWSENSE_MAX_MESSAGE_BYTES", cls.max_message_bytes)),
+            endpoint_retry_attempts=int(
+                e.get("REVIEWSENSE_ENDPOINT_RETRY_ATTEMPTS", cls.endpoint_retry_attempts)
+            ),
+            endpoint_backoff_s=float(e.get("REVIEWSENSE_ENDPOINT_BACKOFF_S", cls.endpoint_backoff_s)),
+            endpoint_backoff_max_s=float(
+                e.get("REVIEWSENSE_ENDPOINT_BACKOFF_MAX_S", cls.endpoint_backoff_max_s)
+            ),
         )
+
+
+def feedback_queue_name(env: Mapping[str, str] | None = None) -> str:
+    """The fan-in queue's name: ``REVIEWSENSE_FEEDBACK_QUEUE``, else ``reviewsense-<stage>-feedback``.
+
+    ``app.py`` needs it when it is imported, because ``@app.on_sqs_message`` takes the queue's name:
+    ``chalice package --stage S`` (and ``chalice deploy``) put stage S's ``environment_variables`` from
+    ``.chalice/config.json`` into the environment before importing ``app.py``, so every stage that sets
+    ``REVIEWSENSE_STAGE`` gets its own queue; the Lambda runtime and the local cloud have the same
+    variables. No AWS call, no settings cache: safe at import time.
+    """
+    e = os.environ if env is None else env
+    stage = e.get("REVIEWSENSE_STAGE", Settings.stage)
+    return e.get("REVIEWSENSE_FEEDBACK_QUEUE") or f"{APP_NAME}-{stage}-feedback"
 
 
 @lru_cache(maxsize=1)

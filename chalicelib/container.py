@@ -62,6 +62,62 @@ class Container:
         return ReconcileService(self.settings, S3ObjectStore(self.client("s3")), self.ingest_service)
 
     @cached_property
+    def feedback_store(self) -> Any:
+        from chalicelib.adapters.feedback_store import FeedbackStore
+
+        return FeedbackStore(self.client("dynamodb"), self.settings.feedback_table)
+
+    @cached_property
+    def feedback_queue(self) -> Any:
+        from chalicelib.adapters.messaging import SqsQueue
+
+        return SqsQueue(self.client("sqs"), self.settings.feedback_queue)
+
+    @cached_property
+    def feedback_intake(self) -> Any:
+        from chalicelib.services.feedback_intake import FeedbackIntake
+
+        return FeedbackIntake(self.settings, self.feedback_queue)
+
+    @cached_property
+    def runtime_client(self) -> Any:
+        """``sagemaker-runtime`` without botocore's own retries: the scorer retries with backoff itself."""
+        from botocore.config import Config
+
+        return self.session.client(
+            "sagemaker-runtime",
+            endpoint_url=self.settings.endpoint_url,
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
+
+    @cached_property
+    def fanin(self) -> Any:
+        from chalicelib.adapters.glue import GlueCatalog
+        from chalicelib.adapters.messaging import SnsTopic, SqsQueue
+        from chalicelib.adapters.parquet import WranglerParquetWriter
+        from chalicelib.adapters.runtime import SageMakerRuntimeScorer
+        from chalicelib.adapters.s3 import S3ObjectStore
+        from chalicelib.services.fanin import FanInService
+
+        s = self.settings
+        return FanInService(
+            settings=s,
+            store=S3ObjectStore(self.client("s3")),
+            scorer=SageMakerRuntimeScorer(
+                self.runtime_client,
+                s.endpoint_name,
+                attempts=s.endpoint_retry_attempts,
+                backoff_s=s.endpoint_backoff_s,
+                backoff_max_s=s.endpoint_backoff_max_s,
+            ),
+            feedback=self.feedback_store,
+            writer=WranglerParquetWriter(self.session),
+            catalog=GlueCatalog(self.client("glue")),
+            alerts=SnsTopic(self.client("sns"), s.alerts_topic_arn),
+            review_queue=SqsQueue(self.client("sqs"), s.review_queue),
+        )
+
+    @cached_property
     def sagemaker(self) -> Any:
         from chalicelib.adapters.sagemaker import SageMakerGateway
 

@@ -64,6 +64,31 @@ QUARANTINE = TableSchema(
     ),
 )
 
+PREDICTIONS = TableSchema(
+    name="predictions",
+    folder="predictions",
+    description="Feedback scored on the real-time endpoint by the fan-in: one row per feedback id, "
+    "PII masked; partitioned by channel and the date it was scored.",
+    columns=(
+        ("feedback_id", "string"),
+        ("batch_id", "string"),
+        ("received_at", "timestamp"),
+        ("scored_at", "timestamp"),
+        ("customer_ref", "string"),
+        ("product_id", "string"),
+        ("title", "string"),
+        ("text", "string"),
+        ("rating", "int"),
+        ("label", "string"),
+        ("score", "double"),
+        ("p_negative", "double"),
+        ("p_neutral", "double"),
+        ("p_positive", "double"),
+        ("variant", "string"),
+        ("source", "string"),
+    ),
+)
+
 #: Columns the lake adds to what a channel sent: the sentiment label and the lineage of each row.
 REVIEW_DERIVED_COLUMNS: tuple[str, ...] = ("sentiment", "source_key", "record_number", "ingested_at")
 

@@ -1,6 +1,9 @@
 """Ingestion use case: one raw object in, curated Parquet + quarantine + catalog + an event out.
 
-Called by the ingest Lambda for every S3 "Object Created" event under ``raw/``. Safe to run any
+Called by the ingest Lambda for every S3 "Object Created" event under ``raw/``, except the feedback
+files under ``raw/feedback/``: those belong to the real-time fan-in (``chalicelib.services.fanin``).
+The EventBridge rule cannot say "prefix raw/ but not raw/feedback/" on one field, so this service
+skips them with ``status: skipped`` and the reason. Safe to run any
 number of times for the same object: outputs are written at keys derived from the source object,
 outputs of an earlier version of the same key are removed, and a run-once guard skips redeliveries.
 """
@@ -23,6 +26,8 @@ from chalicelib.domain.tables import QUARANTINE, REVIEWS, TableSchema
 logger = Logger(child=True)
 
 REVIEWS_INGESTED = "Reviews Ingested"
+#: Why ingest leaves a key under the feedback prefix alone.
+FEEDBACK_SKIP_REASON = "feedback file: scored by the real-time fan-in, not ingested"
 
 
 class ParquetWriter(Protocol):
@@ -55,6 +60,7 @@ RunOnce = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 class IngestReport:
     source_key: str
     status: str  # "ingested" | "skipped"
+    reason: str = ""  # why it was skipped
     channel: str = ""
     file_format: str | None = None
     records: int = 0
@@ -90,6 +96,8 @@ class IngestService:
 
     def ingest(self, source: lake.SourceObject) -> dict[str, Any]:
         """Ingest one raw object (at most once per object version when a run-once guard is set)."""
+        if self.is_feedback(source.key):
+            return IngestReport(source.key, "skipped", reason=FEEDBACK_SKIP_REASON).as_dict()
         if not self._is_raw(source):
             return IngestReport(source.key, "skipped").as_dict()
         if self._run_once is None:
@@ -123,6 +131,10 @@ class IngestService:
 
     def manifest_key(self, key: str) -> str:
         return lake.manifest_key(self._s.curated_prefix, lake.source_digest(self._s.lake_bucket, key))
+
+    def is_feedback(self, key: str) -> bool:
+        """True for a key under the feedback prefix (``raw/feedback/``), which the fan-in handles."""
+        return lake.decode_event_key(key).startswith(self._s.feedback_raw_prefix)
 
     def _is_raw(self, source: lake.SourceObject) -> bool:
         return source.bucket == self._s.lake_bucket and lake.is_raw_key(

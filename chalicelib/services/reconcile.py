@@ -8,7 +8,9 @@ acknowledged. This service is the safety net, run on a schedule and by ``reviews
 ingestion of a version finished (written last, after the curated and quarantine outputs, with the
 ETag of the version it read). An object with no manifest, or whose manifest names another ETag (a
 re-upload), is ingested through the same service the event would have reached. Objects quarantined
-whole have a manifest like any other, so they count as processed.
+whole have a manifest like any other, so they count as processed. Feedback files under
+``raw/feedback/`` are not the ingest's (the fan-in scores them): they are counted as
+``skipped_feedback`` and never ingested.
 
 Objects changed within the grace period are left to their own event, which is probably still on
 its way; running reconciliation twice in a row does nothing the second time. A manifest written more
@@ -45,6 +47,7 @@ class Ingester(Protocol):
 @dataclass
 class ReconcileReport:
     listed: int = 0  # raw objects seen
+    skipped_feedback: int = 0  # under raw/feedback/: the fan-in's, not ingested
     up_to_date: int = 0  # their current version has a manifest: nothing to do
     recent: int = 0  # changed within the grace period: left to their own event
     ingested: int = 0
@@ -91,6 +94,9 @@ class ReconcileService:
         report = ReconcileReport()
         for obj in self._store.list_objects(bucket, self._s.raw_prefix):
             if not lake.is_raw_key(obj.key, self._s.raw_prefix):
+                continue
+            if obj.key.startswith(self._s.feedback_raw_prefix):
+                report.skipped_feedback += 1
                 continue
             report.listed += 1
             if self._is_ingested(obj, manifests.get(self._ingester.manifest_key(obj.key))):

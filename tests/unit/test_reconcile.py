@@ -113,3 +113,15 @@ def test_any_other_error_stops_the_run_loudly() -> None:
     store.failing["raw/app/a.csv"] = PermissionError("AccessDenied")
     with pytest.raises(PermissionError):
         reconcile(store)
+
+
+def test_feedback_files_are_left_to_the_fan_in() -> None:
+    store = Lake()
+    old = NOW - timedelta(hours=2)
+    store.upload("raw/feedback/email/a.eml", "f1", old)
+    store.upload("raw/feedback/app/b.json", "f2", old)
+    store.upload("raw/app/c.csv", "c1", old)
+    report = reconcile(store)
+    assert store.ingested == ["raw/app/c.csv"]
+    assert (report["listed"], report["skipped_feedback"], report["ingested"]) == (1, 2, 1)
+    assert store.manifest_reads == ["raw/app/c.csv"]
