@@ -65,8 +65,9 @@ def post_feedback() -> Response:
     """One feedback envelope (SigV4-signed) -> the feedback queue; 202 with the message id."""
     from chalicelib.services.feedback_intake import InvalidFeedbackError
 
+    request = app.current_request
     try:
-        result = get_container().feedback_intake.submit(app.current_request.json_body)
+        result = get_container().feedback_intake.submit(request.json_body if request else None)
     except InvalidFeedbackError as exc:
         raise BadRequestError(str(exc)) from exc
     return Response(body=result, status_code=202)

@@ -53,7 +53,5 @@ def queue_messages(event: Mapping[str, Any]) -> list[QueueMessage]:
         attributes = record.get("attributes") or {}
         sent_ms = attributes.get("SentTimestamp")
         sent_at = utc_iso(datetime.fromtimestamp(int(sent_ms) / 1000, tz=UTC)) if sent_ms else ""
-        out.append(
-            QueueMessage(message_id, body, sent_at, int(attributes.get("ApproximateReceiveCount", 1)))
-        )
+        out.append(QueueMessage(message_id, body, sent_at, int(attributes.get("ApproximateReceiveCount", 1))))
     return out

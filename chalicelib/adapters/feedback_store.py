@@ -11,7 +11,8 @@ Every guarantee of the fan-in that survives a redelivered message rests on a con
   sets ``expires_at`` (the table's TTL attribute) so counters disappear after their window.
 
 Items are keyed by ``id``: the 32-hex feedback id, ``burst#<product id>#<window start>`` for a
-counter, or ``error#<SQS message id>`` for the last error of a message the fan-in will retry. Numbers are written as DynamoDB numbers and read back as ``float`` / ``int``.
+counter, or ``error#<SQS message id>`` for the last error of a message the fan-in will retry.
+Numbers are written as DynamoDB numbers and read back as ``float`` / ``int``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def from_attribute(attribute: Mapping[str, Any]) -> Any:
         return None
     if kind == "N":
         number = float(value)
-        return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        return (
+            int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        )
     if kind == "M":
         return {k: from_attribute(v) for k, v in value.items()}
     if kind == "L":

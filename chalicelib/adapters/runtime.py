@@ -128,7 +128,9 @@ def _predictions(raw: bytes, expected: int, variant: str | None) -> list[Predict
             for p in items
         ]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UnexpectedPredictionsError(f"the endpoint's answer is not {{'predictions': [...]}}: {exc}") from exc
+        raise UnexpectedPredictionsError(
+            f"the endpoint's answer is not {{'predictions': [...]}}: {exc}"
+        ) from exc
     if len(out) != expected:
         raise UnexpectedPredictionsError(f"{len(out)} predictions for {expected} instances")
     return out

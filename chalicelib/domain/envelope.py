@@ -109,28 +109,32 @@ def parse_envelope(raw: str | bytes | Mapping[str, Any]) -> Envelope:
     if message_id is not None and (
         not isinstance(message_id, str) or not message_id.strip() or len(message_id) > MAX_MESSAGE_ID_CHARS
     ):
-        raise EnvelopeError(f"message_id must be a non-empty string of at most {MAX_MESSAGE_ID_CHARS} characters")
+        raise EnvelopeError(
+            f"message_id must be a non-empty string of at most {MAX_MESSAGE_ID_CHARS} characters"
+        )
     received_at = check_received_at(data["received_at"]) if data.get("received_at") is not None else None
+    body, pointer = _payload(data)
+    return Envelope(channel.strip().lower(), body, pointer, message_id, received_at)
+
+
+def _payload(data: Mapping[str, Any]) -> tuple[bytes | None, S3Pointer | None]:
+    """(inline body, pointer): exactly one of ``body``, ``body_base64`` and ``s3`` is given."""
     forms = [k for k in ("body", "body_base64", "s3") if k in data]
     if len(forms) != 1:
         raise EnvelopeError("message needs exactly one of body, body_base64 or s3")
     (form,) = forms
-    pointer: S3Pointer | None = None
-    body: bytes | None = None
     if form == "s3":
-        pointer = _pointer(data["s3"])
-    elif form == "body_base64":
-        if not isinstance(data["body_base64"], str):
-            raise EnvelopeError("body_base64 must be a string")
-        try:
-            body = base64.b64decode(data["body_base64"], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise EnvelopeError("body_base64 is not base64") from exc
-    else:
+        return None, _pointer(data["s3"])
+    if form == "body":
         if data["body"] is None:
             raise EnvelopeError("body is null")
-        body = payload_bytes(data["body"])
-    return Envelope(channel.strip().lower(), body, pointer, message_id, received_at)
+        return payload_bytes(data["body"]), None
+    if not isinstance(data["body_base64"], str):
+        raise EnvelopeError("body_base64 must be a string")
+    try:
+        return base64.b64decode(data["body_base64"], validate=True), None
+    except (binascii.Error, ValueError) as exc:
+        raise EnvelopeError("body_base64 is not base64") from exc
 
 
 def _pointer(value: object) -> S3Pointer:

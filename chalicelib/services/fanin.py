@@ -210,7 +210,9 @@ class FanInService:
         report.failed_messages = sorted(failed)
         logger.info("fanned in a batch", extra=report.as_dict())
         return {
-            "batchItemFailures": [{"itemIdentifier": m.message_id} for m in messages if m.message_id in failed],
+            "batchItemFailures": [
+                {"itemIdentifier": m.message_id} for m in messages if m.message_id in failed
+            ],
             "report": report.as_dict(),
         }
 
@@ -226,17 +228,7 @@ class FanInService:
         except ReviewSenseError as exc:
             fail(pending, exc, "read")
             return
-        todo: list[_Pending] = []
-        new: list[_Pending] = []
-        for entry in pending:
-            item = stored.get(entry.record.feedback_id)
-            if item and item.get("completed_at"):
-                report.duplicates += 1
-            elif item:
-                entry.item = item
-                todo.append(entry)
-            else:
-                new.append(entry)
+        todo, new = self._split_by_state(pending, stored, report)
         if new:
             report.batch_id = batch_id_for([p.record.feedback_id for p in new])
             try:
@@ -262,6 +254,24 @@ class FanInService:
                 self._feedback.update(entry.record.feedback_id, {"completed_at": utc_iso(self._clock())})
             except ReviewSenseError as exc:
                 fail([entry], exc, "complete")
+
+    @staticmethod
+    def _split_by_state(
+        pending: list[_Pending], stored: Mapping[str, dict[str, Any]], report: FanInReport
+    ) -> tuple[list[_Pending], list[_Pending]]:
+        """(started by an earlier delivery, never seen); complete ones are counted as duplicates."""
+        todo: list[_Pending] = []
+        new: list[_Pending] = []
+        for entry in pending:
+            item = stored.get(entry.record.feedback_id)
+            if item and item.get("completed_at"):
+                report.duplicates += 1
+            elif item:
+                entry.item = item
+                todo.append(entry)
+            else:
+                new.append(entry)
+        return todo, new
 
     # -- parsing and quarantine ----------------------------------------------------------------------
 
@@ -431,9 +441,7 @@ class FanInService:
         alerting = [p for p in todo if p.decision and p.decision.alert and not p.failed]
         self._claim_alert_kinds([p for p in alerting if "alert" not in p.item], fail)
         unpublished = [
-            p
-            for p in alerting
-            if not p.failed and p.item.get("alert") and not p.item.get("alert_message_id")
+            p for p in alerting if not p.failed and p.item.get("alert") and not p.item.get("alert_message_id")
         ]
         bursts: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
         for entry in unpublished:
@@ -464,24 +472,7 @@ class FanInService:
         for (product_id, window), group in sorted(groups.items()):
             expires = int(_timestamp(window).timestamp()) + self.policy.burst_window_s + COUNTER_GRACE_S
             try:
-                counted = self._feedback.count_negatives(
-                    product_id, window, [p.record.feedback_id for p in group], expires
-                )
-                if counted is not None:
-                    kind = alert_kind(counted[0], counted[1], self.policy)
-                    kinds.update({p.record.feedback_id: kind for p in group})
-                    continue
-                # Some were counted by an earlier delivery that stopped before claiming: one by one.
-                for entry in group:
-                    alone = self._feedback.count_negatives(
-                        product_id, window, [entry.record.feedback_id], expires
-                    )
-                    if alone is not None:
-                        kinds[entry.record.feedback_id] = alert_kind(alone[0], alone[1], self.policy)
-                    else:
-                        total = self._feedback.negatives_counted(product_id, window)
-                        burst = total >= self.policy.burst_count
-                        kinds[entry.record.feedback_id] = AlertKind.SUPPRESSED if burst else AlertKind.SINGLE
+                kinds.update(self._count(product_id, window, group, expires))
             except ReviewSenseError as exc:
                 fail(group, exc, "count")
         for entry in entries:
@@ -495,6 +486,28 @@ class FanInService:
                     entry.item = self._feedback.get(entry.record.feedback_id) or entry.item
             except ReviewSenseError as exc:
                 fail([entry], exc, "claim")
+
+    def _count(
+        self, product_id: str, window: str, group: list[_Pending], expires: int
+    ) -> dict[str, AlertKind]:
+        """Each negative's alert kind from the product's window count before and after adding the group."""
+        counted = self._feedback.count_negatives(
+            product_id, window, [p.record.feedback_id for p in group], expires
+        )
+        if counted is not None:
+            kind = alert_kind(counted[0], counted[1], self.policy)
+            return {p.record.feedback_id: kind for p in group}
+        # Some were counted by an earlier delivery that stopped before claiming: one by one.
+        kinds: dict[str, AlertKind] = {}
+        for entry in group:
+            alone = self._feedback.count_negatives(product_id, window, [entry.record.feedback_id], expires)
+            if alone is not None:
+                kinds[entry.record.feedback_id] = alert_kind(alone[0], alone[1], self.policy)
+            else:
+                total = self._feedback.negatives_counted(product_id, window)
+                burst = total >= self.policy.burst_count
+                kinds[entry.record.feedback_id] = AlertKind.SUPPRESSED if burst else AlertKind.SINGLE
+        return kinds
 
     def _publish(
         self,
@@ -571,7 +584,11 @@ class FanInService:
                 continue
             try:
                 message_id = self._review.send(
-                    {**self._summary(entry), "batch_id": entry.item.get("batch_id"), "rating": entry.record.rating},
+                    {
+                        **self._summary(entry),
+                        "batch_id": entry.item.get("batch_id"),
+                        "rating": entry.record.rating,
+                    },
                     {"channel": entry.record.channel},
                 )
                 self._feedback.update(entry.record.feedback_id, {"review_message_id": message_id})
@@ -593,4 +610,6 @@ class FanInService:
                 int((now + timedelta(seconds=ERROR_RECORD_TTL_S)).timestamp()),
             )
         except ReviewSenseError as exc:
-            logger.warning("could not record a failure", extra={"message_id": message.message_id, "error": str(exc)})
+            logger.warning(
+                "could not record a failure", extra={"message_id": message.message_id, "error": str(exc)}
+            )

@@ -50,9 +50,8 @@ class FeedbackIntake:
         if not isinstance(body, Mapping):
             raise InvalidFeedbackError("the request body must be a JSON object")
         if "s3" in body:
-            raise InvalidFeedbackError(
-                f"s3 pointers are not accepted here: upload the file under {self._s.feedback_raw_prefix}<channel>/"
-            )
+            where = f"{self._s.feedback_raw_prefix}<channel>/"
+            raise InvalidFeedbackError(f"s3 pointers are not accepted here: upload the file under {where}")
         message = {k: body[k] for k in INLINE_KEYS if k in body}
         try:
             envelope = parse_envelope(message)
@@ -66,7 +65,9 @@ class FeedbackIntake:
         if not payload.strip():
             raise InvalidFeedbackError("body is empty")
         if len(payload) > self._s.max_message_bytes:
-            raise InvalidFeedbackError(f"body has {len(payload)} bytes: the limit is {self._s.max_message_bytes}")
+            raise InvalidFeedbackError(
+                f"body has {len(payload)} bytes: the limit is {self._s.max_message_bytes}"
+            )
         encoded = len(json.dumps(message, ensure_ascii=False, sort_keys=True).encode("utf-8"))
         if encoded > SQS_MAX_MESSAGE_BYTES:
             raise InvalidFeedbackError(
@@ -83,5 +84,7 @@ class FeedbackIntake:
         channel = channel_of_feedback_key(key, self._s.feedback_raw_prefix)
         # An unknown or missing channel is still sent: the fan-in quarantines it with the parser's reason.
         pointer = S3Pointer(source.bucket, key, source.etag)
-        message_id = self._queue.send(pointer_message(channel or "unknown", pointer), {"channel": channel or "unknown"})
+        message_id = self._queue.send(
+            pointer_message(channel or "unknown", pointer), {"channel": channel or "unknown"}
+        )
         return {"status": "queued", "key": key, "channel": channel, "message_id": message_id}
