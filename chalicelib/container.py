@@ -91,11 +91,24 @@ class Container:
         )
 
     @cached_property
+    def scorer(self) -> Any:
+        """The endpoint, one ``InvokeEndpoint`` per batch, retried with backoff."""
+        from chalicelib.adapters.runtime import SageMakerRuntimeScorer
+
+        s = self.settings
+        return SageMakerRuntimeScorer(
+            self.runtime_client,
+            s.endpoint_name,
+            attempts=s.endpoint_retry_attempts,
+            backoff_s=s.endpoint_backoff_s,
+            backoff_max_s=s.endpoint_backoff_max_s,
+        )
+
+    @cached_property
     def fanin(self) -> Any:
         from chalicelib.adapters.glue import GlueCatalog
         from chalicelib.adapters.messaging import SnsTopic, SqsQueue
         from chalicelib.adapters.parquet import WranglerParquetWriter
-        from chalicelib.adapters.runtime import SageMakerRuntimeScorer
         from chalicelib.adapters.s3 import S3ObjectStore
         from chalicelib.services.fanin import FanInService
 
@@ -103,13 +116,7 @@ class Container:
         return FanInService(
             settings=s,
             store=S3ObjectStore(self.client("s3")),
-            scorer=SageMakerRuntimeScorer(
-                self.runtime_client,
-                s.endpoint_name,
-                attempts=s.endpoint_retry_attempts,
-                backoff_s=s.endpoint_backoff_s,
-                backoff_max_s=s.endpoint_backoff_max_s,
-            ),
+            scorer=self.scorer,
             feedback=self.feedback_store,
             writer=WranglerParquetWriter(self.session),
             catalog=GlueCatalog(self.client("glue")),
