@@ -52,6 +52,12 @@ def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
             return {}
 
     translated: dict[str, Any] = transform(template, {}, NoManagedPolicies())
+    # The transform drops a serverless API's Metadata; its checkov skips are about the Stage it generates.
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Api" and "Metadata" in resource:
+            for generated, out in translated["Resources"].items():
+                if out["Type"] == "AWS::ApiGateway::Stage" and generated.startswith(name):
+                    out["Metadata"] = resource["Metadata"]
     return translated
 
 

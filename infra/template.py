@@ -26,7 +26,8 @@ The template is built by one module per resource family, assembled here:
 - ``infra.template_shared``: the bucket, tables, queue, topic, Glue database and SageMaker role;
 - ``infra.template_iam``: each function's policy (``POLICIES``) and the SageMaker role's;
 - ``infra.template_functions``: what each function gets (name, environment, log group, dead letters);
-- ``infra.template_pipeline``: the state machine and its role.
+- ``infra.template_pipeline``: the state machine and its role;
+- ``infra.template_feedback``: the feedback queues, the feedback table and the fan-in's policies.
 
 Usage: ``python -m infra.template --stage dev --output build/package/dev/merge-template.json``.
 """
@@ -41,7 +42,19 @@ from typing import Any
 
 from chalicelib.images import DLC_ACCOUNTS
 from infra.regions import REGIONS
-from infra.template_base import APP_NAME, JOB_PREFIX, ROOT, Json, Stage, arn_of, logical_id, ref
+from infra.template_base import (
+    API_HANDLER,
+    APP_NAME,
+    JOB_PREFIX,
+    ROOT,
+    Json,
+    Stage,
+    arn_of,
+    logical_id,
+    ref,
+    role_id,
+)
+from infra.template_feedback import feedback_outputs, feedback_resources
 from infra.template_functions import ASYNC_RETRIES, function_resources
 from infra.template_iam import POLICIES, function_policy
 from infra.template_pipeline import state_machine_resources
@@ -85,9 +98,8 @@ def outputs(stage: Stage) -> Json:
         "ModelPackageGroupName": {"Value": stage.model_package_group},
     }
     for handler in stage.handlers:
-        lid = logical_id(handler)
-        out[f"{lid}RoleArn"] = {"Value": arn_of(f"{lid}Role")}
-    return out
+        out[f"{logical_id(handler)}RoleArn"] = {"Value": arn_of(role_id(handler))}
+    return {**out, **feedback_outputs()}
 
 
 def mappings() -> Json:
@@ -116,7 +128,11 @@ def load_stage(stage_name: str, root: Path = ROOT) -> Stage:
         sys.path.insert(0, str(root))
     import app as chalice_app
 
-    handlers = tuple(chalice_app.app.handler_map)
+    routes = {entry.view_name for methods in chalice_app.app.routes.values() for entry in methods.values()}
+    handlers = tuple(h for h in chalice_app.app.handler_map if h not in routes)
+    handlers += (API_HANDLER,) if routes else ()
+    response_types: dict[str, list[str]] = getattr(chalice_app, "SQS_FUNCTION_RESPONSE_TYPES", {})
+    sqs: dict[str, list[str]] = {}
     asynchronous: dict[str, str] = {}
     for source in chalice_app.app.event_sources:
         kind = type(source).__name__
@@ -126,9 +142,12 @@ def load_stage(stage_name: str, root: Path = ROOT) -> Stage:
             asynchronous[source.name] = "s3" if from_s3 else "pattern"
         elif kind == "ScheduledEventConfig":
             asynchronous[source.name] = "schedule"
+        elif kind == "SQSEventConfig":
+            # Not asynchronous: failures stay in the queue and its redrive policy moves them to its DLQ.
+            sqs[source.name] = list(response_types.get(source.name, []))
         else:
             raise ValueError(f"{source.name}: event source {kind} is not wired to the dead-letter queue")
-    return Stage(stage_name, {k: str(v) for k, v in env.items()}, handlers, asynchronous)
+    return Stage(stage_name, {k: str(v) for k, v in env.items()}, handlers, asynchronous, sqs)
 
 
 def build(stage_name: str, root: Path = ROOT) -> Json:
@@ -143,6 +162,7 @@ def build(stage_name: str, root: Path = ROOT) -> Json:
         "Mappings": mappings(),
         "Resources": {
             **shared_resources(stage),
+            **feedback_resources(stage),
             **function_resources(stage),
             **state_machine_resources(stage, definition, stage.handlers),
         },

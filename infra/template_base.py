@@ -9,7 +9,7 @@ stage's resources. No resource is defined here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,21 @@ def regional(key: str) -> Json:
     return {"Fn::FindInMap": ["Regional", ref("AWS::Region"), key]}
 
 
+#: Chalice serves every ``@app.route`` from one function: ``APIHandler`` (handler ``app.app``, role
+#: ``ApiHandlerRole``, named ``<app>-<stage>``). The template calls it by its handler, ``app``.
+API_HANDLER = "app"
+
+
 def logical_id(handler: str) -> str:
     """The logical id Chalice gives a function (``pipeline_prepare`` -> ``PipelinePrepare``)."""
+    if handler == API_HANDLER:
+        return "APIHandler"
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_\-]", handler) if part)
+
+
+def role_id(handler: str) -> str:
+    """The logical id of the role Chalice gives a function."""
+    return "ApiHandlerRole" if handler == API_HANDLER else f"{logical_id(handler)}Role"
 
 
 def statement(sid: str, actions: list[str], resources: Any, condition: Json | None = None) -> Json:
@@ -61,13 +73,20 @@ class Stage:
     env: dict[str, str]
     handlers: tuple[str, ...]
     asynchronous: dict[str, str]  # handler -> its event source: "s3", "pattern" or "schedule"
+    #: handler -> the ``FunctionResponseTypes`` of its SQS event source (``app.SQS_FUNCTION_RESPONSE_TYPES``)
+    sqs: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
         return f"{APP_NAME}-{self.name}"
 
     def function_name(self, handler: str) -> str:
-        return f"{self.prefix}-{handler}"
+        return self.prefix if handler == API_HANDLER else f"{self.prefix}-{handler}"
+
+    @property
+    def feedback_queue_name(self) -> str:
+        """``chalicelib.config.feedback_queue_name`` for this stage: the name ``app.py`` packages with."""
+        return self.env.get("REVIEWSENSE_FEEDBACK_QUEUE") or f"{self.prefix}-feedback"
 
     @property
     def state_machine_name(self) -> str:

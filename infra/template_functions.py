@@ -4,7 +4,8 @@ Chalice emits the functions; for each handler this gives it its explicit name an
 resource names and ARNs as environment variables (so ``.chalice/config.json`` holds no ARN, region or
 account), the pandas layer, its own least-privilege policy (``infra.template_iam``) and, for an
 asynchronously invoked function, the dead-letter queue: Lambda's on-failure destination after its
-retries, and the rule target's own dead-letter config for events EventBridge could not deliver.
+retries, and the rule target's own dead-letter config for events EventBridge could not deliver. An
+SQS-triggered function reads this stack's queue (whose redrive policy is its dead-letter queue).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from infra.template_base import (
     logical_id,
     ref,
     regional,
+    role_id,
     skip,
     sub,
 )
+from infra.template_feedback import feedback_environment, sqs_event
 from infra.template_iam import function_policy
 
 #: Lambda's own retries of an asynchronous invocation before the on-failure destination.
@@ -45,6 +48,7 @@ def environment(stage: Stage) -> Json:
         "REVIEWSENSE_ACCOUNT_ID": ref("AWS::AccountId"),
         "REVIEWSENSE_ENDPOINT_NAME": stage.endpoint_name,
         "REVIEWSENSE_MODEL_PACKAGE_GROUP": stage.model_package_group,
+        **feedback_environment(),
     }
 
 
@@ -89,12 +93,15 @@ def function_resources(stage: Stage) -> Json:
                 # Only this stack's bucket: other buckets with EventBridge on must not reach ingest.
                 event["Pattern"] = {"detail": {"bucket": {"name": [ref("LakeBucket")]}}}
             properties["Events"] = {f"{lid}Event": {"Properties": event}}
+        if handler in stage.sqs:
+            # Chalice names the event and builds the queue's ARN from its name; add the response types.
+            properties["Events"] = {f"{lid}SqsEventSource": sqs_event(stage.sqs[handler])}
         resources[lid] = {
             "Metadata": skip(*FUNCTION_SKIPS),
             "DependsOn": [f"{lid}LogGroup"],
             "Properties": properties,
         }
-        resources[f"{lid}Role"] = {
+        resources[role_id(handler)] = {
             "Properties": {
                 "Policies": [
                     {

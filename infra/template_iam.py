@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from infra.template_base import (
+    API_HANDLER,
     JOB_PREFIX,
     LAKE_BUCKET_ARN,
     TRAINING_LOG_GROUP,
@@ -26,6 +27,7 @@ from infra.template_base import (
     statement,
     sub,
 )
+from infra.template_feedback import api_policy, feedback_fanin_policy, feedback_upload_policy
 
 
 def sagemaker_statements(stage: Stage) -> list[Json]:
@@ -291,6 +293,9 @@ POLICIES: dict[str, Policy] = {
     "retrain_on_schedule": _retrain_on_schedule,
     "watchdog_on_event": _watchdog,
     "watchdog_on_schedule": _watchdog_on_schedule,
+    "feedback_fanin": feedback_fanin_policy,
+    "feedback_upload": feedback_upload_policy,
+    API_HANDLER: api_policy,  # every @app.route: POST /feedback
 }
 
 

@@ -66,20 +66,21 @@ def function_role(sam: dict[str, Any], function: dict[str, Any]) -> dict[str, An
 
 
 def async_handlers() -> set[str]:
-    return {source.name for source in app.app.event_sources}
+    """Handlers invoked asynchronously (EventBridge); an SQS event source is polled, not invoked so."""
+    return {source.name for source in app.app.event_sources if type(source).__name__ != "SQSEventConfig"}
 
 
-def test_every_resource_the_app_needs_is_in_the_template(sam: dict[str, Any]) -> None:
+def test_every_resource_the_app_needs_is_in_the_template(sam: dict[str, Any], stage: template.Stage) -> None:
     kinds = [r["Type"] for r in sam["Resources"].values()]
     for kind, count in {
         "AWS::S3::Bucket": 1,
         "AWS::S3::BucketPolicy": 1,
-        "AWS::DynamoDB::Table": 2,
-        "AWS::SQS::Queue": 1,
+        "AWS::DynamoDB::Table": 3,
+        "AWS::SQS::Queue": 4,
         "AWS::SNS::Topic": 1,
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::Glue::Database": 1,
-        "AWS::Serverless::Function": len(app.app.handler_map),
+        "AWS::Serverless::Function": len(stage.handlers),  # every route is served by one function
     }.items():
         assert kinds.count(kind) == count, kind
     trust = sam["Resources"]["SageMakerExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]
@@ -130,7 +131,9 @@ def test_every_asynchronously_invoked_function_has_the_dead_letter_queue(sam: di
         props = function["Properties"]
         config = props.get("EventInvokeConfig")
         if config is None:
-            assert not props.get("Events"), f"{name} has an event source but no on-failure destination"
+            # A queue's failures stay in the queue, whose redrive policy is its dead-letter queue.
+            kinds = {e["Type"] for e in props.get("Events", {}).values()}
+            assert kinds <= {"SQS"}, f"{name} has an event source but no on-failure destination"
             continue
         with_destination.add(name)
         assert config["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": dlq}
@@ -141,6 +144,42 @@ def test_every_asynchronously_invoked_function_has_the_dead_letter_queue(sam: di
     assert with_destination, "the app has asynchronously invoked functions"
     queue_policy = sam["Resources"]["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} for s in queue_policy)
+
+
+def test_the_fan_in_reads_this_stacks_queue_with_partial_batch_responses(sam: dict[str, Any]) -> None:
+    resources = sam["Resources"]
+    (event,) = functions(sam)["FeedbackFanin"]["Properties"]["Events"].values()
+    assert event["Type"] == "SQS"
+    queue_arn = "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:reviewsense-dev-feedback"
+    assert event["Properties"]["Queue"] == {"Fn::Sub": queue_arn}
+    env = functions(sam)["FeedbackFanin"]["Properties"]["Environment"]["Variables"]
+    assert env["REVIEWSENSE_FEEDBACK_QUEUE"] == {
+        "Fn::GetAtt": ["FeedbackQueue", "QueueName"]
+    }  # created first
+    assert event["Properties"]["FunctionResponseTypes"] == app.SQS_FUNCTION_RESPONSE_TYPES["feedback_fanin"]
+    queue = resources["FeedbackQueue"]["Properties"]
+    assert queue["QueueName"] == "reviewsense-dev-feedback"
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["FeedbackDeadLetterQueue", "Arn"]}
+    assert queue["VisibilityTimeout"] >= 6 * functions(sam)["FeedbackFanin"]["Properties"]["Timeout"]
+    assert resources["FeedbackDeadLetterQueue"]["Properties"]["QueueName"] == "reviewsense-dev-feedback-dlq"
+    table = resources["FeedbackTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    role = function_role(sam, functions(sam)["FeedbackFanin"])
+    endpoint = (
+        "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/reviewsense-dev-sentiment"
+    )
+    assert allowed(role, "sagemaker:InvokeEndpoint") == [{"Fn::Sub": endpoint}]
+    assert allowed(role, "sqs:DeleteMessage") == [{"Fn::GetAtt": ["FeedbackQueue", "Arn"]}]
+    for entry in ("FeedbackUpload", "APIHandler"):
+        sends = allowed(function_role(sam, functions(sam)[entry]), "sqs:SendMessage")
+        assert {"Fn::GetAtt": ["FeedbackQueue", "Arn"]} in sends, entry
+
+
+def test_post_feedback_needs_a_sigv4_signature(sam: dict[str, Any]) -> None:
+    api = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert api["paths"]["/feedback"]["post"]["security"] == [{"sigv4": []}]
+    assert api["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
 
 
 def test_ingest_only_hears_this_stacks_bucket(sam: dict[str, Any]) -> None:
