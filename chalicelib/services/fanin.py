@@ -122,6 +122,7 @@ class FanInReport:
     records: int = 0  # feedback items parsed into records (distinct feedback ids)
     scored: int = 0  # scored on the endpoint by this call
     duplicates: int = 0  # already complete: a redelivery
+    resumed: int = 0  # scored by an earlier delivery that did not finish: finished now, not rescored
     quarantined: int = 0  # items kept out, with a reason
     alerts: int = 0  # single alerts published
     burst_alerts: int = 0
@@ -148,6 +149,17 @@ class _Pending:
 def batch_id_for(feedback_ids: Sequence[str]) -> str:
     """A deterministic batch id (a valid ``InferenceId``): the same records give the same id."""
     return "fanin-" + hashlib.sha256("\n".join(sorted(feedback_ids)).encode()).hexdigest()[:32]
+
+
+def _excerpt(message_body: str) -> str:
+    """The start of what was sent, PII masked; an inline payload is decoded first (none hides in base64)."""
+    try:
+        envelope = parse_envelope(message_body)
+    except EnvelopeError:
+        text = message_body
+    else:
+        text = envelope.body.decode("utf-8", "replace") if envelope.body is not None else message_body
+    return mask_pii(text)[:QUARANTINE_EXCERPT_CHARS]
 
 
 def _timestamp(value: str) -> datetime:
@@ -267,6 +279,7 @@ class FanInService:
             if item and item.get("completed_at"):
                 report.duplicates += 1
             elif item:
+                report.resumed += 1
                 entry.item = item
                 todo.append(entry)
             else:
@@ -345,7 +358,7 @@ class FanInService:
                 "quarantined_at": utc_iso(self._clock()),
                 "rejected": [r.to_dict() for r in parsed.rejected],
                 "records_kept": len(parsed.records),
-                "excerpt": mask_pii(message.body[:QUARANTINE_EXCERPT_CHARS]),
+                "excerpt": _excerpt(message.body),
             },
         )
         logger.info(

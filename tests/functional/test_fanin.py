@@ -9,6 +9,7 @@ a message to the DLQ after the queue's maxReceiveCount, as SQS does.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -482,3 +483,19 @@ def test_an_upload_under_raw_feedback_is_fanned_in_and_not_ingested(
     assert result is not None and result["report"]["scored"] == 2
     sources = {i["source"] for i in c.feedback_items()}
     assert sources == {f"s3://reviewsense-lake/raw/feedback/app/2026/batch.json#{envelope['s3']['etag']}"}
+
+
+def test_a_quarantined_message_keeps_no_personal_data_in_clear(cloud: tuple[Cloud, FakeEndpoint]) -> None:
+    c, _ = cloud
+    raw = b"Subject: refund\r\n\r\nMail ann.smith@example.com or call +44 20 7946 0958 about order 1234.\r\n"
+    encoded = base64.b64encode(raw).decode()
+    c.send({"channel": "email", "body_base64": encoded})  # no From: the parser rejects it
+
+    c.poll()
+
+    (key,) = c.keys("quarantine/feedback/email/")
+    stored = c.s3.get_object(Bucket="reviewsense-lake", Key=key)["Body"].read().decode()
+    assert "ann.smith@example.com" not in stored and "7946 0958" not in stored and encoded not in stored
+    record = json.loads(stored)
+    assert [r["reason"] for r in record["rejected"]] == ["missing_field"]
+    assert "order 1234" in record["excerpt"]
