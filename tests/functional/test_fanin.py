@@ -499,3 +499,42 @@ def test_a_quarantined_message_keeps_no_personal_data_in_clear(cloud: tuple[Clou
     record = json.loads(stored)
     assert [r["reason"] for r in record["rejected"]] == ["missing_field"]
     assert "order 1234" in record["excerpt"]
+
+
+def test_a_failed_alert_is_retried_without_scoring_again_and_sent_once(
+    cloud: tuple[Cloud, FakeEndpoint],
+) -> None:
+    c, endpoint = cloud
+    sns = c.session.client("sns")
+    sns.delete_topic(TopicArn=c.topic)  # the topic is gone for a while: publishing fails (NotFound)
+    message_id = c.send(inline("email", EMAIL_NEGATIVE, "mail-9"))
+
+    first = c.poll()
+
+    assert first is not None and first["batchItemFailures"] == [{"itemIdentifier": message_id}]
+    (item,) = c.feedback_items()
+    assert (item["alert"], item.get("alert_message_id"), item.get("completed_at")) == ("single", None, None)
+    sns.create_topic(Name="reviewsense-local-alerts")
+    sns.subscribe(TopicArn=c.topic, Protocol="sqs", Endpoint=c.arn(c.all_alerts))
+
+    second = c.poll()
+
+    assert second is not None and second["batchItemFailures"] == []
+    assert (second["report"]["scored"], second["report"]["resumed"], second["report"]["alerts"]) == (0, 1, 1)
+    assert len(endpoint.calls) == 1
+    assert len(c.alerts(c.all_alerts)) == 1
+    assert len(c.predictions()) == 1
+    assert c.poll() is None
+
+
+def test_ingest_leaves_feedback_files_to_the_fan_in(lake: Any) -> None:
+    from tests.functional.conftest import ROOT
+
+    event = json.loads((ROOT / "tests" / "events" / "s3_object_created.json").read_text())
+    event["detail"]["bucket"]["name"] = "reviewsense-lake"
+    event["detail"]["object"]["key"] = "raw/feedback/chat/a.json"
+    result = app.ingest(event, None)
+    assert (result["status"], result["reason"]) == (
+        "skipped",
+        "feedback file: scored by the real-time fan-in, not ingested",
+    )
