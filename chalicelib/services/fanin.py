@@ -85,6 +85,8 @@ logger = Logger(child=True)
 #: How long a burst counter outlives its window, and a failed message's error record its message.
 COUNTER_GRACE_S = 24 * 3600
 ERROR_RECORD_TTL_S = 14 * 24 * 3600
+#: Feedback ids added to a burst counter per UpdateItem (one condition clause each; 4 KB expression limit).
+COUNT_CHUNK = 25
 #: Characters of an unparsable body kept (PII-masked) in its quarantine record.
 QUARANTINE_EXCERPT_CHARS = 2000
 
@@ -503,23 +505,35 @@ class FanInService:
     def _count(
         self, product_id: str, window: str, group: list[_Pending], expires: int
     ) -> dict[str, AlertKind]:
-        """Each negative's alert kind from the product's window count before and after adding the group."""
-        counted = self._feedback.count_negatives(
-            product_id, window, [p.record.feedback_id for p in group], expires
-        )
-        if counted is not None:
-            kind = alert_kind(counted[0], counted[1], self.policy)
-            return {p.record.feedback_id: kind for p in group}
-        # Some were counted by an earlier delivery that stopped before claiming: one by one.
+        """Each negative's alert kind from the product's window count before and after adding it.
+
+        Once the window has had its burst, later negatives are suppressed without being counted (the
+        counter's id set stays small). Otherwise the group is added in chunks of ``COUNT_CHUNK`` (one
+        condition clause per id); a chunk that makes the count reach ``burst_count`` is the burst.
+        """
+        if self._feedback.negatives_counted(product_id, window) >= self.policy.burst_count:
+            return {p.record.feedback_id: AlertKind.SUPPRESSED for p in group}
         kinds: dict[str, AlertKind] = {}
-        for entry in group:
-            alone = self._feedback.count_negatives(product_id, window, [entry.record.feedback_id], expires)
-            if alone is not None:
-                kinds[entry.record.feedback_id] = alert_kind(alone[0], alone[1], self.policy)
-            else:
-                total = self._feedback.negatives_counted(product_id, window)
-                burst = total >= self.policy.burst_count
-                kinds[entry.record.feedback_id] = AlertKind.SUPPRESSED if burst else AlertKind.SINGLE
+        for start in range(0, len(group), COUNT_CHUNK):
+            chunk = group[start : start + COUNT_CHUNK]
+            counted = self._feedback.count_negatives(
+                product_id, window, [p.record.feedback_id for p in chunk], expires
+            )
+            if counted is not None:
+                kind = alert_kind(counted[0], counted[1], self.policy)
+                kinds.update({p.record.feedback_id: kind for p in chunk})
+                continue
+            # Some were counted by an earlier delivery that stopped before claiming: one by one.
+            for entry in chunk:
+                alone = self._feedback.count_negatives(
+                    product_id, window, [entry.record.feedback_id], expires
+                )
+                if alone is not None:
+                    kinds[entry.record.feedback_id] = alert_kind(alone[0], alone[1], self.policy)
+                else:
+                    total = self._feedback.negatives_counted(product_id, window)
+                    burst = total >= self.policy.burst_count
+                    kinds[entry.record.feedback_id] = AlertKind.SUPPRESSED if burst else AlertKind.SINGLE
         return kinds
 
     def _publish(

@@ -21,6 +21,7 @@ import app
 from chalicelib.adapters.runtime import Prediction
 from chalicelib.config import Settings
 from chalicelib.container import Container, reset_container
+from chalicelib.domain.alerts import burst_window
 from chalicelib.errors import DependencyUnavailableError
 
 EMAIL_NEGATIVE = (
@@ -538,3 +539,30 @@ def test_ingest_leaves_feedback_files_to_the_fan_in(lake: Any) -> None:
         "skipped",
         "feedback file: scored by the real-time fan-in, not ingested",
     )
+
+
+def test_a_large_file_of_negatives_for_one_product_is_one_burst_alert(
+    cloud: tuple[Cloud, FakeEndpoint],
+) -> None:
+    c, endpoint = cloud
+    reviews = [app_review(f"big-{n}", f"Terrible seam {n}", product="862") for n in range(60)]
+    key = "raw/feedback/app/big.json"
+    etag = c.s3.put_object(Bucket="reviewsense-lake", Key=key, Body=json.dumps(reviews).encode())["ETag"]
+    c.send({"channel": "app", "s3": {"bucket": "reviewsense-lake", "key": key, "etag": etag}})
+
+    result = c.poll()
+
+    assert result is not None and result["batchItemFailures"] == []
+    report = result["report"]
+    assert (report["scored"], report["alerts"], report["burst_alerts"], report["suppressed"]) == (
+        60,
+        0,
+        1,
+        35,
+    )
+    assert len(endpoint.calls) == 1 and len(endpoint.calls[0][1]) == 60
+    (alert,) = c.alerts(c.all_alerts)
+    assert (alert["attributes"]["kind"], len(alert["message"]["feedback"])) == ("burst", 25)
+    (window,) = {burst_window(i["received_at"], 3600) for i in c.feedback_items()}
+    counter = c.item(f"burst#862#{window}")
+    assert counter is not None and counter["count"] == 60 and len(counter["members"]) == 60
