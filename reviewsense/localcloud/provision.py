@@ -100,6 +100,7 @@ class Provisioner:
         out = Provisioned()
         self._bucket()
         self._tables()
+        self._queue(self._s.review_queue)  # the fan-in's human-review queue (the template's ReviewQueue)
         self._catalog()
         out.topics["alerts"] = self._client("sns").create_topic(Name=f"{APP_NAME}-{self._s.stage}-alerts")[
             "TopicArn"
@@ -169,7 +170,7 @@ class Provisioner:
 
     def _tables(self) -> None:
         ddb = self._client("dynamodb")
-        for table in (self._s.idempotency_table, self._s.pipeline_table):
+        for table in (self._s.idempotency_table, self._s.pipeline_table, self._s.feedback_table):
             try:
                 ddb.create_table(
                     TableName=table,

@@ -200,11 +200,56 @@ def exercise(container: Container, provisioned: Provisioned, provisioner: Provis
     # An upload: S3 -> EventBridge -> the ingest handler (in-process) -> Parquet, Glue, DynamoDB, events.
     raw = gzip.compress((ROOT / "examples" / "feedback" / "email.jsonl").read_bytes())
     s3.put_object(Bucket=container.settings.lake_bucket, Key="raw/email/2026/email.jsonl.gz", Body=raw)
+    exercise_feedback(container)
     return task_requests
+
+
+def exercise_feedback(container: Container) -> None:
+    """POST /feedback's intake and an upload under raw/feedback/, each fanned in (moto's own SQS delivery
+    runs ``feedback_fanin`` inside SendMessage): the endpoint, the table, the alert and the review queue."""
+    import requests
+
+    def answer(label: str, probabilities: dict[str, float]) -> dict[str, str]:
+        prediction = {
+            "label": label,
+            "label_id": 0,
+            "score": probabilities[label],
+            "probabilities": probabilities,
+        }
+        body = json.dumps({"predictions": [prediction]})
+        return {"Body": body, "ContentType": "application/json", "InvokedProductionVariant": "champion"}
+
+    results = [
+        answer("negative", {"negative": 0.95, "neutral": 0.03, "positive": 0.02}),  # alerts
+        answer("neutral", {"negative": 0.3, "neutral": 0.5, "positive": 0.2}),  # goes to human review
+    ]
+    requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+        json={"account_id": "123456789012", "region": "us-east-1", "results": results},
+        timeout=10,
+    )
+    turns = [{"speaker": "customer", "text": "The zip broke on day one."}]
+    chat = {"conversation_id": "c-1", "customer_id": "CUST-1", "product_id": "1078", "turns": turns}
+    container.feedback_intake.submit({"channel": "chat", "message_id": "crm-1", "body": chat})
+    review = {"review_id": "r-1", "user_id": "u-1", "product_id": "862", "rating": 3, "body": "Not sure yet."}
+    container.client("s3").put_object(
+        Bucket=container.settings.lake_bucket,
+        Key="raw/feedback/app/a.json",
+        Body=json.dumps([review]).encode(),
+    )
+    unrecorded = boto3.client("dynamodb", region_name="us-east-1")  # not the recorded session's
+    items = unrecorded.scan(TableName=container.settings.feedback_table)["Items"]
+    done = sorted(
+        (i["channel"]["S"], "alert_message_id" in i, "review_message_id" in i)
+        for i in items
+        if "channel" in i
+    )
+    assert done == [("app", False, True), ("chat", True, False)]
 
 
 #: Every request shape the code sends (service, operation), pinned: a new one must be looked at.
 EXPECTED_SHAPES = {
+    ("dynamodb", "BatchGetItem"),
     ("dynamodb", "CreateTable"),
     ("dynamodb", "GetItem"),
     ("dynamodb", "PutItem"),
@@ -218,8 +263,10 @@ EXPECTED_SHAPES = {
     ("glue", "GetTable"),
     ("iam", "CreateRole"),
     ("iam", "GetRole"),
+    ("lambda", "CreateEventSourceMapping"),
     ("lambda", "CreateFunction"),
     ("lambda", "GetFunction"),
+    ("lambda", "ListEventSourceMappings"),
     ("s3", "CreateBucket"),
     ("s3", "GetObject"),
     ("s3", "ListBuckets"),
@@ -245,10 +292,14 @@ EXPECTED_SHAPES = {
     ("sagemaker", "ListModelPackages"),
     ("sagemaker", "ListTrainingJobs"),
     ("sagemaker", "UpdateEndpoint"),
+    ("sagemaker-runtime", "InvokeEndpoint"),
     ("sns", "CreateTopic"),
     ("sns", "Publish"),
     ("sqs", "CreateQueue"),
     ("sqs", "GetQueueAttributes"),
+    ("sqs", "GetQueueUrl"),
+    ("sqs", "SendMessage"),
+    ("sqs", "SetQueueAttributes"),
     ("stepfunctions", "CreateStateMachine"),
     ("stepfunctions", "ListStateMachines"),
     ("stepfunctions", "StartExecution"),
