@@ -78,6 +78,23 @@ def feedback_resources(stage: Stage) -> Json:
         "FeedbackQueue": _queue(queue, 6 * FUNCTION_TIMEOUT_S, "FeedbackDeadLetterQueue"),
         "FeedbackDeadLetterQueue": _queue(f"{queue}-dlq"),
         "ReviewQueue": _queue(f"{stage.prefix}-feedback-review"),
+        # The salt of customer references (salted SHA-256 of an address, phone or handle): generated per
+        # stage, never in the repository, so a reference cannot be reversed by hashing guessed addresses.
+        "CustomerRefSalt": {
+            "Type": "AWS::SecretsManager::Secret",
+            # Not rotated on purpose: a new salt would give every customer a new reference and break the
+            # joins of feedback already stored.
+            "Metadata": skip(
+                (
+                    "CKV_AWS_149",
+                    "Encrypted with the AWS-managed key; read only by CloudFormation when it deploys.",
+                ),
+            ),
+            "Properties": {
+                "Description": f"{stage.prefix}: salt of the customer references in feedback records",
+                "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
+            },
+        },
         "FeedbackTable": {
             "Type": "AWS::DynamoDB::Table",
             "Metadata": skip(
@@ -105,6 +122,10 @@ def feedback_environment() -> Json:
         "REVIEWSENSE_FEEDBACK_DLQ": {"Fn::GetAtt": ["FeedbackDeadLetterQueue", "QueueName"]},
         "REVIEWSENSE_REVIEW_QUEUE": {"Fn::GetAtt": ["ReviewQueue", "QueueName"]},
         "REVIEWSENSE_FEEDBACK_TABLE": ref("FeedbackTable"),
+        # Resolved by CloudFormation at deploy time; the local stage (.chalice/config.json) has a fixed salt.
+        "REVIEWSENSE_CUSTOMER_REF_SALT": {
+            "Fn::Sub": "{{resolve:secretsmanager:${CustomerRefSalt}:SecretString}}"
+        },
     }
 
 

@@ -372,3 +372,14 @@ def test_every_skipped_checkov_check_is_justified(sam: dict[str, Any]) -> None:
     for name, skip in skips:
         assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), (name, skip)
         assert len(skip.get("comment", "")) >= 40, (name, skip)
+
+
+def test_the_customer_reference_salt_is_a_generated_secret_per_stage(sam: dict[str, Any]) -> None:
+    """A salt in the repository would let anyone reverse a customer reference by hashing guessed addresses."""
+    secret = sam["Resources"]["CustomerRefSalt"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"] == {"PasswordLength": 48, "ExcludePunctuation": True}
+    env = functions(sam)["FeedbackFanin"]["Properties"]["Environment"]["Variables"]
+    assert env["REVIEWSENSE_CUSTOMER_REF_SALT"] == {
+        "Fn::Sub": "{{resolve:secretsmanager:${CustomerRefSalt}:SecretString}}"
+    }
