@@ -82,16 +82,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    tgt = _target(args)
-    if args.id is None:
-        if args.label:
-            print("error: --label needs the feedback id to label", file=sys.stderr)
-            return 2
-        print_table(ops.REVIEW_COLUMNS, [r.row() for r in ops.pending_reviews(tgt, args.limit)])
-        return 0
-    if not args.label:
+    if args.id is None and args.label:
+        print("error: --label needs the feedback id to label", file=sys.stderr)
+        return 2
+    if args.id is not None and not args.label:
         print("error: give --label negative|neutral|positive", file=sys.stderr)
         return 2
+    tgt = _target(args)
+    if args.id is None:
+        print_table(ops.REVIEW_COLUMNS, [r.row() for r in ops.pending_reviews(tgt, args.limit)])
+        return 0
     result = ops.label_review(tgt, args.id, args.label)
     rating = result["rating"]
     print(f"labelled {result['feedback_id']} {result['label']} (rating {rating}) -> {result['key']}")

@@ -58,7 +58,7 @@ SQS_MAX_MESSAGE_BYTES = 256 * 1024
 HUMAN_REVIEW_CHANNEL = "human_review"
 #: How long a listing hides the review messages it has read (they are made visible again at once).
 PEEK_VISIBILITY_S = 30
-EXCERPT_CHARS = 80
+EXCERPT_CHARS = 120
 
 
 class FeedbackNotFoundError(OperatorError):
@@ -633,12 +633,10 @@ def score_texts(tgt: Target, texts: Sequence[str]) -> list[tuple[str, Any]]:
     try:
         predictions = tgt.container().scorer.score(batch_id, instances)
     except ClientError as exc:
-        if is_not_found(exc):
-            raise OperatorError(
-                f"endpoint {name} does not exist: train and deploy a model first (`make demo`)"
-            ) from exc
-        if error_code(exc) == "ModelError":
-            raise OperatorError(f"endpoint {name}: the model failed: {error_message(exc)}") from exc
+        # sagemaker-runtime answers ValidationError for a missing endpoint or variant ("Endpoint X of
+        # account Y not found."), ModelError when the container failed on the request.
+        if is_not_found(exc) or error_code(exc) in {"ValidationError", "ModelError"}:
+            raise OperatorError(f"endpoint {name}: {error_code(exc)}: {error_message(exc)}") from exc
         raise
     except (DependencyUnavailableError, ResourceNotFoundError) as exc:
         raise OperatorError(f"endpoint {name}: {exc}") from exc
