@@ -26,7 +26,7 @@ from chalicelib.config import Settings
 from chalicelib.container import Container, get_container, reset_container
 from chalicelib.domain import lake
 from chalicelib.domain.reviews import ReviewParser
-from reviewsense import cli
+from reviewsense import cli, feedbackcli
 from reviewsense import feedbackops as ops
 from reviewsense.errors import OperatorError, StageNotDeployedError
 from reviewsense.target import Target
@@ -187,7 +187,8 @@ def test_a_human_label_lands_in_the_lake_as_a_review_the_ingest_curates(fx: Fixt
     )
     assert ops.feedback_item(fx.target, fid)["human_label"] == "negative"
     assert ops.pending_reviews(fx.target, limit=10) == []
-    with pytest.raises(ops.FeedbackNotFoundError, match="is not waiting in reviewsense-local-feedback-review"):
+    waiting = "is not waiting in reviewsense-local-feedback-review"
+    with pytest.raises(ops.FeedbackNotFoundError, match=waiting):
         ops.label_review(fx.target, fid, "neutral")
 
 
@@ -263,7 +264,8 @@ def test_score_sends_the_fan_in_payload_and_prints_labels(
         container = Container(settings, aws)
         container.__dict__["runtime_client"] = client
         session = type("S", (), {"container": container})()
-        monkeypatch.setattr(cli.feedbackcli, "_target", lambda args: StubbedTarget(settings, session, None, "local"))
+        stubbed = StubbedTarget(settings, session, None, "local")
+        monkeypatch.setattr(feedbackcli, "_target", lambda args: stubbed)
         assert cli.main(["score", *texts]) == 0
         assert capsys.readouterr().out.splitlines()[2:4] == [
             "great fit                             positive  0.050       0.050      0.900       champion",
@@ -291,7 +293,8 @@ def test_post_feedback_of_a_stage_is_the_stacks_endpoint_url(aws: Any, settings:
     cfn.create_stack(StackName="reviewsense-dev", TemplateBody=json.dumps(template))
     dev = Target(replace(settings, stage="dev"), aws, None, "dev")
     assert ops.feedback_api_url(dev) == "https://abc123.execute-api.us-east-1.amazonaws.com/api/feedback"
-    cfn.create_stack(StackName="reviewsense-bare", TemplateBody=json.dumps({"Resources": template["Resources"]}))
+    bare = {"Resources": template["Resources"]}
+    cfn.create_stack(StackName="reviewsense-bare", TemplateBody=json.dumps(bare))
     with pytest.raises(StageNotDeployedError, match="stack reviewsense-bare has no EndpointURL output"):
         ops.feedback_api_url(Target(settings, aws, None, "bare"))
 
