@@ -316,3 +316,45 @@ def test_review_options_are_checked_before_any_call(
 ) -> None:
     assert cli.main(argv) == 2
     assert capsys.readouterr().err == message
+
+
+def test_a_stage_on_aws_resolves_to_the_deployed_queue_topic_and_route(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import zipfile
+
+    from reviewsense import target as targets
+
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    topic = sns.create_topic(Name="reviewsense-dev-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="reviewsense-dev-feedback")["QueueUrl"]
+    role = aws.client("iam").create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    deployed = {
+        "REVIEWSENSE_ALERTS_TOPIC_ARN": topic,
+        "REVIEWSENSE_FEEDBACK_QUEUE": "reviewsense-dev-feedback",
+    }
+    aws.client("lambda").create_function(
+        FunctionName="reviewsense-dev-pipeline_prepare", Runtime="python3.11", Role=role,
+        Handler="app.handler", Code={"ZipFile": code.getvalue()}, Environment={"Variables": deployed},
+    )  # fmt: skip
+    outputs = {"EndpointURL": {"Value": "https://dev123.execute-api.us-east-1.amazonaws.com/api/"}}
+    template = {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
+    aws.client("cloudformation").create_stack(StackName="reviewsense-dev", TemplateBody=json.dumps(template))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+    dev = targets.resolve(stage="dev")
+    assert (dev.stage, dev.endpoint_url, dev.settings.stage) == ("dev", None, "dev")
+    assert ops.feedback_api_url(dev) == "https://dev123.execute-api.us-east-1.amazonaws.com/api/feedback"
+    subscriber = ops.ensure_subscriber(dev, "chat")
+    assert subscriber.queue_url.endswith("/reviewsense-dev-alerts-tail-chat")
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscriber.subscription_arn)["Attributes"]
+    assert attributes["TopicArn"] == topic
+    sent = ops.send_file(dev, EXAMPLES / "chat" / "conversations.json", "chat", "queue")
+    (message,) = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"]
+    assert message["MessageId"] == sent.ref
+    assert json.loads(message["Body"])["message_id"] == sent.source.removeprefix("msg:")
+    assert message["MessageAttributes"]["channel"]["StringValue"] == "chat"
