@@ -38,8 +38,12 @@ def cmd_send(args: argparse.Namespace) -> int:
     if not args.wait:
         return 0 if all(s.accepted for s in sent) else 1
 
+    shown = [-1]
+
     def progress(done: int, total: int) -> None:
-        print(f"  {done}/{total} finished", file=sys.stderr, flush=True)
+        if done != shown[0]:
+            print(f"  {done}/{total} scored, quarantined or refused", file=sys.stderr, flush=True)
+            shown[0] = done
 
     outcomes = ops.wait_for_outcomes(tgt, sent, args.timeout, progress=progress, interval_s=1.0)
     for outcome in outcomes:

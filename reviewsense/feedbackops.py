@@ -437,7 +437,7 @@ def receive_alerts(
             QueueUrl=subscriber.queue_url,
             MaxNumberOfMessages=10,
             MessageAttributeNames=["All"],
-            WaitTimeSeconds=max(0, min(20, int(remaining))),
+            WaitTimeSeconds=int(max(0.0, min(20.0, remaining))),  # --follow: remaining is inf
         )
         for message in response.get("Messages", []):
             alert = parse_alert(message["Body"], message.get("MessageAttributes"))

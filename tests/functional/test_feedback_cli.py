@@ -145,7 +145,12 @@ def test_tail_receives_only_its_channel_through_an_idempotent_filtered_subscript
         "Worst purchase this year."
     )
     assert ops.receive_alerts(fx.target, chat, seconds=0) == []  # received and deleted
+    ops.send_file(fx.target, EXAMPLES / "chat" / "conversations.json", "chat", "queue", tag="again")
+    fx.fan_in()
+    (followed,) = ops.receive_alerts(fx.target, chat, seconds=float("inf"), max_alerts=1)  # --follow
+    assert followed.channel == "chat"
     assert sorted(a.channel for a in ops.receive_alerts(fx.target, everything, seconds=0)) == [
+        "chat",
         "chat",
         "email",
     ]
