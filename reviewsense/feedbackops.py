@@ -497,11 +497,10 @@ def _read_reviews(tgt: Target, url: str, stop: Callable[[ReviewRequest], bool]) 
         messages = response.get("Messages", [])
         if not messages:
             return list(seen.values())
-        for m in messages:
-            request = ReviewRequest(m["MessageId"], m["ReceiptHandle"], json.loads(m["Body"]))
-            seen[request.message_id] = request
-            if stop(request):
-                return list(seen.values())
+        batch = [ReviewRequest(m["MessageId"], m["ReceiptHandle"], json.loads(m["Body"])) for m in messages]
+        seen.update((r.message_id, r) for r in batch)  # all of them: every hidden one is released later
+        if any([stop(r) for r in batch]):
+            return list(seen.values())
 
 
 def _release(tgt: Target, url: str, requests: Sequence[ReviewRequest]) -> None:

@@ -197,6 +197,17 @@ def test_a_human_label_lands_in_the_lake_as_a_review_the_ingest_curates(fx: Fixt
         ops.label_review(fx.target, fid, "neutral")
 
 
+def test_listing_or_labelling_leaves_every_other_review_request_visible(fx: Fixture, tmp_path: Path) -> None:
+    posts = [{"post_id": f"p-{i}", "author": "@a", "text": f"unsure {i}"} for i in range(3)]
+    sent = ops.send_file(fx.target, write(tmp_path, "three.json", json.dumps(posts)), "social", "queue")
+    fx.fan_in()
+    assert len(ops.pending_reviews(fx.target, limit=1)) == 1
+    listed = [r.feedback_id for r in ops.pending_reviews(fx.target, limit=10)]
+    assert sorted(listed) == sorted(sent.feedback_ids)  # the one-item listing hid none of the others
+    ops.label_review(fx.target, listed[0], "neutral")
+    assert sorted(r.feedback_id for r in ops.pending_reviews(fx.target, limit=10)) == sorted(listed[1:])
+
+
 @pytest.mark.parametrize(("label", "rating"), [("negative", 1), ("neutral", 3), ("positive", 5)])
 def test_the_rating_of_a_human_label_maps_back_to_it(label: str, rating: int) -> None:
     assert ops.rating_for_label(label) == rating
