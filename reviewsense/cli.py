@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from reviewsense import lake, localcontrol, pipelinecli
+from reviewsense import feedbackcli, lake, localcontrol, pipelinecli
 from reviewsense import target as targets
 from reviewsense.console import json_default, print_table
 from reviewsense.errors import OperatorError
@@ -250,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     pipelinecli.add_commands(sub, common)
+    feedbackcli.add_commands(sub, common)
     sub.add_parser("evaluate", help="evaluate a model on labelled data (`reviewsense evaluate --help`)")
     sub.add_parser("train", help="train candidates, pick the best (`reviewsense train --help`)")
     return parser

@@ -4,7 +4,9 @@ Starts the local cloud when none is running, uploads the Kaggle reviews and a fe
 feedback examples into the raw zone exactly as upstream channels would, waits for the ingest
 function and summarises the lake with SQL; then (unless ``--ingest-only``) follows the training run
 the new data triggered, or starts one, prints its steps and the model registry, and scores sample
-reviews on the endpoint.
+reviews on the endpoint; last, sends the multichannel feedback sample of ``examples/feedback/<channel>/``
+(PII and malformed items included) through the fan-in's three entry points and prints the alerts a
+subscriber received, the human-review queue and the ``predictions`` table by channel and label.
 """
 
 from __future__ import annotations
@@ -178,4 +180,83 @@ def run_pipeline_part(tgt: targets.Target, timeout_s: float, uploaded_at: float)
         ["text", "label", "variant"],
         [[t, p.get("label"), variant] for t, p in zip(SAMPLES, predictions, strict=True)],
     )
+    return run_feedback_part(tgt)
+
+
+#: The multichannel sample (under ``examples/feedback/``), each file with its channel and entry point.
+FEEDBACK_PLAN: list[tuple[str, str, str]] = [
+    ("email/torn-dress.eml", "email", "upload"),
+    ("email/love-the-top.eml", "email", "upload"),
+    ("chat/conversations.json", "chat", "api"),
+    ("call/call-7731.txt", "call", "queue"),
+    ("app/reviews.json", "app", "queue"),
+    ("social/posts.json", "social", "api"),
+    ("malformed/email-empty.eml", "email", "api"),
+    ("malformed/chat-no-turns.json", "chat", "queue"),
+    ("malformed/call-no-speakers.txt", "call", "upload"),
+    ("malformed/app-missing-user.json", "app", "queue"),
+    ("malformed/social-bad-json.json", "social", "queue"),
+]
+FEEDBACK_TIMEOUT_S = 45.0
+PREDICTIONS_SQL = """
+    SELECT channel, label, count(*) AS feedback FROM predictions
+    GROUP BY channel, label ORDER BY channel, label"""
+
+
+def run_feedback_part(tgt: targets.Target, timeout_s: float = FEEDBACK_TIMEOUT_S) -> int:
+    """Multichannel feedback through the three entry points; alerts, review queue and predictions."""
+    from reviewsense import feedbackops as fb
+
+    _section("Real-time feedback (queue, signed POST /feedback, raw/feedback/ upload -> fan-in -> endpoint)")
+    subscriber = fb.ensure_subscriber(tgt, None)
+    chat_only = fb.ensure_subscriber(tgt, "chat")
+    for sub in (subscriber, chat_only):  # alerts of earlier runs are not this run's
+        while fb.receive_alerts(tgt, sub, seconds=0):
+            pass
+    print(f"subscribers: {subscriber.queue_url} (all) and {chat_only.queue_url} (filter channel=chat)")
+    tag = f"demo-{int(time.time())}"  # every demo run is new feedback (the same files again would not be)
+    api_url = fb.feedback_api_url(tgt)
+    sent = []
+    for name, channel, via in FEEDBACK_PLAN:
+        item = fb.send_file(tgt, EXAMPLES / name, channel, via, tag=tag, api_url=api_url)
+        sent.append(item)
+        answer = item.ref if item.accepted else f"refused: {item.detail}"
+        print(f"  sent {name} ({channel}) via {via}: {answer}", flush=True)
+    last = [-1, time.monotonic()]
+
+    def progress(done: int, total: int) -> None:
+        if done != last[0] or time.monotonic() - last[1] >= 5:
+            print(f"  fan-in: {done}/{total} files scored or quarantined", flush=True)
+            last[:] = [done, time.monotonic()]
+
+    outcomes = fb.wait_for_outcomes(tgt, sent, timeout_s, progress=progress)
+    print_table(
+        ["file", "channel", "via", "outcome"],
+        [[o.sent.path.split("examples/feedback/")[-1], o.sent.channel, o.sent.via, "; ".join(o.lines)]
+         for o in outcomes],
+        max_width=110,
+    )  # fmt: skip
+    pending = [o.sent.path for o in outcomes if not o.done]
+    if pending:
+        print(f"error: not fanned in within {timeout_s:.0f}s: {', '.join(pending)}", file=sys.stderr)
+        return 1
+    items = fb.feedback_store(tgt).get_many([fid for s in sent for fid in s.feedback_ids])
+    published = {i["alert_message_id"] for i in items.values() if i.get("alert_message_id")}
+
+    _section("Alerts a subscriber received (SNS -> SQS, attributes channel/product_id/severity/label)")
+    alerts = fb.receive_alerts(tgt, subscriber, seconds=10, max_alerts=len(published))
+    print_table(fb.ALERT_COLUMNS, [a.row() for a in alerts], max_width=70)
+    chat_alerts = fb.receive_alerts(tgt, chat_only, seconds=2)
+    print(f"the chat-only subscriber received {len(chat_alerts)}: {sorted({a.channel for a in chat_alerts})}")
+    print("Follow them live: reviewsense feedback tail --follow [--channel chat]")
+
+    _section("Human-review queue (low-confidence predictions)")
+    reviews = fb.pending_reviews(tgt, limit=10)
+    print_table(fb.REVIEW_COLUMNS, [r.row() for r in reviews])
+    print("Label one: reviewsense feedback review ID --label negative|neutral|positive")
+
+    _section("Predictions (Glue table predictions): feedback per channel and label")
+    result = run_query(tgt, PREDICTIONS_SQL)
+    print_table(result.columns, result.rows)
+    print('Look one up: reviewsense feedback show ID; score texts: reviewsense score "text" ...')
     return 0
