@@ -8,7 +8,9 @@ re-raised unchanged, so AccessDenied and every other surprise reaches the caller
 SageMaker is the one service that does not give "not found" its own code: DescribeEndpoint,
 DescribeEndpointConfig, DescribeModel and their Delete calls answer ``ValidationException`` with a
 message that starts ``Could not find`` (e.g. ``Could not find endpoint "arn:aws:sagemaker:...".``),
-and the model-registry calls answer ``ValidationException`` with ``... does not exist.``. The same
+and the model-registry calls answer ``ValidationException`` with ``... does not exist.``;
+``sagemaker-runtime`` InvokeEndpoint answers ``ValidationError`` (sic) with ``Endpoint <name> of account
+<id> not found.``. The same
 code also means a malformed request, which must not be read as "no endpoint": ``is_not_found`` is the
 one predicate that looks at a message, and ``tests/unit/test_aws_errors.py`` pins it to the shapes
 AWS returns.
@@ -51,6 +53,8 @@ NOT_FOUND_CODES = frozenset(
 
 #: SageMaker's ValidationException messages for a resource that does not exist (see module docstring).
 _SAGEMAKER_NOT_FOUND = re.compile(r"^(Could not find \S|.* does not exist\.?$)", re.DOTALL)
+#: InvokeEndpoint's answer for an endpoint that does not exist (code ValidationError, HTTP 400).
+_RUNTIME_NOT_FOUND = re.compile(r"^Endpoint \S+ of account \S+ not found\.?$")
 
 
 def error_code(exc: ClientError) -> str:
@@ -76,6 +80,8 @@ def is_not_found(exc: ClientError) -> bool:
     code = error_code(exc)
     if code in NOT_FOUND_CODES:
         return True
+    if code == "ValidationError":
+        return bool(_RUNTIME_NOT_FOUND.match(error_message(exc)))
     return code == "ValidationException" and bool(_SAGEMAKER_NOT_FOUND.match(error_message(exc)))
 
 

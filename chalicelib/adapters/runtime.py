@@ -11,9 +11,11 @@ matched to the records by position; an answer of another length is an error, nev
 Transient failures are retried here, inside the Lambda, with exponential backoff and full jitter,
 at most ``attempts`` calls in all: throttling and 5xx codes (``chalicelib.adapters.aws_errors``),
 ``ModelNotReadyException`` and a ``ModelError`` whose container answered 429 or 5xx (an overloaded
-model). When every attempt failed the last one becomes ``DependencyUnavailableError``. Anything
-else (``ValidationError`` for a missing endpoint, a ``ModelError`` for a 4xx, AccessDenied) is not
-retried and reaches the caller unchanged.
+model). When every attempt failed the last one becomes ``DependencyUnavailableError``. A missing
+endpoint (``ValidationError`` "Endpoint ... not found.") is not retried here and becomes
+``ResourceNotFoundError``, so the fan-in fails those records (they reach the DLQ with the error and are
+replayed once the endpoint is back). Anything else (another ``ValidationError``, a ``ModelError`` for a
+4xx, AccessDenied) is not retried and reaches the caller unchanged.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.aws_errors import error_code, error_message, is_retryable
-from chalicelib.errors import DependencyUnavailableError, TerminalError
+from chalicelib.adapters.aws_errors import error_code, error_message, is_not_found, is_retryable
+from chalicelib.errors import DependencyUnavailableError, ResourceNotFoundError, TerminalError
 
 #: InvokeEndpoint codes that mean "try again later" beyond the generic throttling/5xx ones.
 RETRYABLE_RUNTIME_CODES = frozenset({"ModelNotReadyException", "InternalDependencyException"})
@@ -103,6 +105,8 @@ class SageMakerRuntimeScorer:
                     Body=body,
                 )
             except ClientError as exc:
+                if is_not_found(exc):
+                    raise ResourceNotFoundError(error_message(exc)) from exc
                 if not is_retryable_invoke_error(exc):
                     raise
                 if attempt == self._attempts:

@@ -289,7 +289,7 @@ def test_score_sends_the_fan_in_payload_and_prints_labels(
         ]
         assert cli.main(["score", "anything"]) == 1
         assert capsys.readouterr().err == (
-            "error: endpoint reviewsense-local-sentiment: ValidationError: "
+            "error: endpoint reviewsense-local-sentiment: "
             "Endpoint reviewsense-local-sentiment of account 123456789012 not found.\n"
         )
 

@@ -230,6 +230,15 @@ def test_with_the_endpoint_gone_messages_reach_the_dlq_and_replay_scores_them_on
 
     wait_until(lambda: cloud.waiting(s.feedback_dlq) == 1, what="the message in the DLQ")
     assert cloud.waiting(s.feedback_queue) == 0 and len(cloud.items()) == before
+    (dead,) = cloud.client("sqs").receive_message(QueueUrl=cloud.url(s.feedback_dlq), VisibilityTimeout=0)[
+        "Messages"
+    ]
+    # The last error is kept for the operator under the message's id (SQS keeps the id in the DLQ).
+    error = cloud.client("dynamodb").get_item(
+        TableName=s.feedback_table, Key={"id": {"S": f"error#{dead['MessageId']}"}}
+    )["Item"]
+    assert error["error"]["S"].endswith(f"Endpoint {s.endpoint_name} of account 123456789012 not found.")
+    assert error["receive_count"]["N"] == str(s.queue_max_receive_count)
     serve(cloud)
     for message in cloud.drain(s.feedback_dlq):  # what `reviewsense feedback replay-dlq` does
         sqs.send_message(QueueUrl=cloud.url(s.feedback_queue), MessageBody=message["Body"])

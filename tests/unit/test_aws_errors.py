@@ -79,6 +79,12 @@ def test_other_validation_errors_are_not_read_as_not_found(message: str) -> None
     assert not is_not_found(client_error("ValidationException", message))
 
 
+def test_invoke_endpoint_on_a_missing_endpoint_is_not_found_and_other_validation_errors_are_not() -> None:
+    missing = "Endpoint reviewsense-prod of account 123456789012 not found."
+    assert is_not_found(client_error("ValidationError", missing))
+    assert not is_not_found(client_error("ValidationError", "Content-Type header is not supported."))
+
+
 @pytest.mark.parametrize(
     ("code", "status"),
     [("ResourceNotFound", 400), ("ResourceNotFoundException", 400), ("NoSuchKey", 404), ("404", 404)],

@@ -143,7 +143,7 @@ def test_still_failing_after_every_attempt_is_dependency_unavailable() -> None:
 @pytest.mark.parametrize(
     ("code", "status", "fields"),
     [
-        ("ValidationError", 400, {}),  # "Endpoint reviewsense-prod-sentiment of account ... not found."
+        ("ValidationError", 400, {}),  # a malformed request (a missing endpoint: the test below)
         ("ModelError", 424, {"OriginalStatusCode": 400, "OriginalMessage": "bad input"}),
         ("AccessDeniedException", 400, {}),
     ],
@@ -154,6 +154,16 @@ def test_other_errors_are_not_retried_and_reach_the_caller(code: str, status: in
     with s.stubber, pytest.raises(ClientError) as raised:
         s.scorer.score("fanin-1", INSTANCES)
     assert raised.value.response["Error"]["Code"] == code
+    assert s.sleeps == []
+
+
+def test_a_missing_endpoint_is_not_found_not_retried() -> None:
+    """The fan-in then fails those records (DLQ with the error, replayed later) instead of the whole batch."""
+    s = Scorer()
+    missing = f"Endpoint {ENDPOINT} of account 123456789012 not found."
+    s.stubber.add_client_error("invoke_endpoint", "ValidationError", missing, 400)
+    with s.stubber, pytest.raises(ResourceNotFoundError, match="not found"):
+        s.scorer.score("fanin-1", INSTANCES)
     assert s.sleeps == []
 
 
