@@ -36,6 +36,12 @@ feedback table under ``error#<SQS message id>`` (expiring with the DLQ's retenti
 who replays it. Redelivery is safe because every step above is idempotent by feedback id. Anything
 else (AccessDenied, a bug) raises and fails the whole batch, which the same redrive handles.
 So every input item ends up scored, quarantined or in the DLQ, and none is scored or alerted twice.
+The windows left: a Lambda killed between publishing an alert and storing its message id sends that
+alert again on redelivery, and one killed between writing a predictions file and recording it may
+write the rows again in another file if the redelivered batch holds other records.
+
+Why one module of about 650 lines: the five steps share one batch's state (``_Pending``) and its
+failure bookkeeping, and read top to bottom in the order they run.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Creates this app's resources in an AWS API (the local cloud's moto server), idempotently.
 
 What Chalice and the CloudFormation merge template create on AWS, created here with plain boto3:
-the lake bucket (S3 → EventBridge notifications on), the idempotency table, the Glue database, the
-alerts topic, one dead-letter queue per asynchronously invoked function, one Lambda function per
-Chalice handler, one EventBridge rule per ``@app.on_cw_event``/``@app.schedule``, one queue (with a
-``<queue>-dlq`` redrive target) and one event source mapping per ``@app.on_sqs_message``, the REST API's
-handler function when the app has routes, and one state machine per ``statemachines/*.asl.json`` with
+the lake bucket (S3 → EventBridge notifications on), the idempotency, pipeline and feedback tables,
+the fan-in's human-review queue, the Glue database, the alerts topic, one dead-letter queue per
+asynchronously invoked function, one Lambda function per Chalice handler, one EventBridge rule per
+``@app.on_cw_event``/``@app.schedule``, one queue (with a ``<queue>-dlq`` redrive target) and one
+event source mapping per ``@app.on_sqs_message``, the REST API's handler function when the app has
+routes, and one state machine per ``statemachines/*.asl.json`` with
 its ``${...}`` placeholders substituted.
 
 SQS mappings are made as the template makes them: the queue's visibility timeout is six times the

@@ -5,6 +5,11 @@ scorer's one method and answers by keywords. Everything else is the product code
 are sent to and received from the real (moto) queue with their receipt handles, the handler's
 ``batchItemFailures`` decide what the small poller below deletes and what comes back, and moto moves
 a message to the DLQ after the queue's maxReceiveCount, as SQS does.
+
+Why one module of about 580 lines: every test drives the same small cloud (``Cloud``: queue, DLQ,
+table, topic, two subscribers, the poller) and the same endpoint double; the first half is that
+harness, the rest one test per guarantee of the fan-in (scoring, idempotency, bursts, failures,
+entry points).
 """
 
 from __future__ import annotations
