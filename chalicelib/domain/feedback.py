@@ -35,6 +35,7 @@ Pure: standard library and sibling domain modules only; no I/O, no clock, no env
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
@@ -101,6 +102,21 @@ def parse_feedback(
     if not salt:
         raise ValueError("customer references need a non-empty salt")
     _check_received_at(received_at)
+    parsed = _parse(channel, body, source=source, received_at=received_at, salt=salt, max_bytes=max_bytes)
+    # The source (a sender's message id, an upload's key) is stored, logged and alerted with the record:
+    # mask it too. Feedback ids were derived from the original, so a redelivery still gets the same id.
+    shown = mask_pii(source)
+    if shown == source:
+        return parsed
+    return FeedbackParse(
+        records=[dataclasses.replace(r, source=shown) for r in parsed.records],
+        rejected=[dataclasses.replace(r, source=shown) for r in parsed.rejected],
+    )
+
+
+def _parse(
+    channel: str, body: bytes, *, source: str, received_at: str, salt: str, max_bytes: int
+) -> FeedbackParse:
     result = FeedbackParse()
 
     def reject(reason: FeedbackRejection, detail: str) -> FeedbackParse:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.feedback import Channel, parse_feedback
+from chalicelib.domain.feedback import Channel, feedback_id_for, parse_feedback
 from chalicelib.domain.pii import PiiKind, PiiMatch, find_pii, iban_is_valid, luhn_is_valid, mask_pii
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feedback"
@@ -214,3 +214,16 @@ def test_a_product_id_holding_personal_data_is_dropped() -> None:
         "social", body, source="k", received_at="2026-11-29T12:00:00Z", salt="s"
     ).records
     assert record.product_id is None
+
+
+def test_a_source_holding_pii_is_masked_and_the_feedback_id_still_comes_from_the_original() -> None:
+    """A sender's message id or an upload's file name is stored and alerted with the record."""
+    body = json.dumps({"post_id": "p-1", "author": "@sam", "text": "late again"}).encode()
+    leaky = "msg:ticket for jane.doe@example.com"
+    masked = parse_feedback("social", body, source=leaky, received_at="2026-11-29T12:00:00Z", salt="s")
+    plain = parse_feedback("social", body, source="msg:other", received_at="2026-11-29T12:00:00Z", salt="s")
+    (record,) = masked.records
+    assert record.source == "msg:ticket for [EMAIL]"
+    assert record.feedback_id == feedback_id_for("social", leaky, "id:p-1") != plain.records[0].feedback_id
+    rejected = parse_feedback("social", b"{", source=leaky, received_at="2026-11-29T12:00:00Z", salt="s")
+    assert [r.source for r in rejected.rejected] == ["msg:ticket for [EMAIL]"]
