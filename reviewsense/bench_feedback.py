@@ -39,7 +39,6 @@ import pstats
 import random
 import statistics
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -49,18 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from reviewsense.errors import OperatorError
+from reviewsense.localmodel import serve, subscribe
 
 CHANNELS = ("email", "chat", "call", "app", "social", "review")
 FANIN = "feedback_fanin"
-ROLE = "arn:aws:iam::123456789012:role/reviewsense-local-execution"
-LABELS = ["negative", "neutral", "positive"]
-LINEAR_MODEL = {
-    "vocabulary": {"terrible": 0, "great": 1},
-    "idf": [1.0, 1.0],
-    "coef": [[6.0, -6.0], [0.0, 0.0], [-6.0, 6.0]],
-    "intercept": [0.0, 0.0, 0.0],
-    "ngram_range": [1, 1],
-}
 TEXTS = {
     "negative": "terrible quality, the seam split after one wash",
     "positive": "great fit and great colour",
@@ -155,68 +146,6 @@ def mixed_messages(count: int, run: str, seed: int = 11) -> list[dict[str, Any]]
         sentiment = "negative" if roll < 0.43 else "positive" if roll < 0.83 else "neutral"
         out.append(message(i, channel, str(1000 + rng.randrange(500)), sentiment, message_id))
     return out
-
-
-# -- the served model --------------------------------------------------------------------------------
-
-
-def model_archive(project_root: Path) -> bytes:
-    files = {
-        "label_map.json": json.dumps({"labels": LABELS, "label2id": {n: i for i, n in enumerate(LABELS)}}),
-        "decision.json": json.dumps({"model_type": "linear"}),
-        "linear_model.json": json.dumps(LINEAR_MODEL),
-        "code/inference.py": (project_root / "training" / "inference.py").read_text(),
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def serve(endpoint: str, settings: Any, project_root: Path) -> None:
-    from reviewsense.target import local_client
-
-    s3, sm = local_client(endpoint, "s3"), local_client(endpoint, "sagemaker")
-    key = "models/bench-feedback/model.tar.gz"
-    s3.put_object(Bucket=settings.lake_bucket, Key=key, Body=model_archive(project_root))
-    name = f"rs-bench-{int(time.time() * 1000)}"
-    sm.create_model(
-        ModelName=name,
-        PrimaryContainer={
-            "Image": settings.inference_image,
-            "ModelDataUrl": f"s3://{settings.lake_bucket}/{key}",
-        },
-        ExecutionRoleArn=ROLE,
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[
-            {
-                "VariantName": "champion",
-                "ModelName": name,
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-        DataCaptureConfig={
-            "EnableCapture": True,
-            "InitialSamplingPercentage": 100,
-            "DestinationS3Uri": f"s3://{settings.lake_bucket}/capture/",
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
-        },
-    )
-    sm.create_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=name)
-    deadline = time.monotonic() + 180
-    while sm.describe_endpoint(EndpointName=settings.endpoint_name)["EndpointStatus"] != "InService":
-        if time.monotonic() > deadline:
-            raise OperatorError("the benchmark's endpoint did not come into service in 180 s")
-        time.sleep(0.2)
 
 
 # -- the fan-in, observed ----------------------------------------------------------------------------
@@ -315,16 +244,6 @@ class Progress:
 
 
 # -- 1. latency -----------------------------------------------------------------------------------------
-
-
-def subscribe(endpoint: str, topic_arn: str, name: str) -> str:
-    from reviewsense.target import local_client
-
-    sqs, sns = local_client(endpoint, "sqs"), local_client(endpoint, "sns")
-    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
-    return url
 
 
 def bench_latency(
@@ -611,31 +530,34 @@ def _load(values: tuple[float, float, float]) -> str:
     return "/".join(f"{x:.2f}" for x in values)
 
 
+#: The benchmark's numeric options: (flag, type, default, help).
+OPTIONS: tuple[tuple[str, type[int] | type[float], float, str], ...] = (
+    ("--latency-messages", int, 200, "negative messages timed to their alert"),
+    (
+        "--interval-ms",
+        float,
+        250.0,
+        "pause between two timed messages (below the fan-in's capacity: latency, not queueing)",
+    ),
+    ("--messages", int, 10_000, "mixed-channel messages fanned in"),
+    ("--profile-every", int, 10, "profile every N-th fan-in batch (0: none)"),
+    (
+        "--backlog",
+        int,
+        200,
+        "most messages waiting on the queue at once (0: send all at once; moto slows down)",
+    ),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from chalicelib.config import Settings
     from reviewsense.localcloud.server import LocalCloud, LocalCloudOptions
     from reviewsense.target import free_port, local_client, project_root
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--latency-messages", type=int, default=200, help="negative messages timed to their alert"
-    )
-    parser.add_argument(
-        "--interval-ms",
-        type=float,
-        default=250.0,
-        help="pause between two timed messages (below the fan-in's capacity: latency, not queueing)",
-    )
-    parser.add_argument("--messages", type=int, default=10_000, help="mixed-channel messages fanned in")
-    parser.add_argument(
-        "--profile-every", type=int, default=10, help="profile every N-th fan-in batch (0: none)"
-    )
-    parser.add_argument(
-        "--backlog",
-        type=int,
-        default=200,
-        help="most messages waiting on the queue at once (0: send all at once; moto slows down)",
-    )
+    for flag, kind, default, text in OPTIONS:
+        parser.add_argument(flag, type=kind, default=default, help=text)
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
 
@@ -652,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = Settings.from_env()
             install(cloud, observed)
             print("serving the linear model ...", file=sys.stderr, flush=True)
-            serve(cloud.endpoint, settings, root)
+            serve(cloud.endpoint, settings, root, "bench-feedback", capture=True)
             subscriber = subscribe(cloud.endpoint, settings.alerts_topic_arn, "bench-alerts")
             latency: list[float] = []
             if args.latency_messages > 0:

@@ -17,7 +17,7 @@ Numbers are written as DynamoDB numbers and read back as ``float`` / ``int``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +27,18 @@ from chalicelib.adapters.aws_errors import error_code, translate
 CONDITION_FAILED = "ConditionalCheckFailedException"
 #: BatchGetItem reads at most this many keys per call.
 BATCH_GET_LIMIT = 100
+
+
+def _first_write(write: Callable[[], object]) -> bool:
+    """Run a conditional ``write``: True when it was made, False when its condition failed (another
+    write came first); any other error is raised as the project's error."""
+    try:
+        write()
+    except ClientError as exc:
+        if error_code(exc) == CONDITION_FAILED:
+            return False
+        raise translate(exc) from exc
+    return True
 
 
 def burst_key(product_id: str, window: str) -> str:
@@ -111,17 +123,13 @@ class FeedbackStore:
 
     def put_prediction(self, item: Mapping[str, Any]) -> bool:
         """Create the feedback item; False when an item with this id exists already."""
-        try:
-            self._ddb.put_item(
+        return _first_write(
+            lambda: self._ddb.put_item(
                 TableName=self.table,
                 Item={k: to_attribute(v) for k, v in item.items()},
                 ConditionExpression="attribute_not_exists(id)",
             )
-        except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
-                return False
-            raise translate(exc) from exc
-        return True
+        )
 
     def update(self, feedback_id: str, values: Mapping[str, Any]) -> None:
         """Set attributes of an existing feedback item."""
@@ -136,19 +144,15 @@ class FeedbackStore:
 
     def claim(self, feedback_id: str, attribute: str, value: Any) -> bool:
         """Set ``attribute`` only if the item does not have it yet; True when this call set it."""
-        try:
-            self._update(
+        return _first_write(
+            lambda: self._update(
                 feedback_id,
                 "SET #a = :v",
                 {"#a": attribute},
                 {":v": to_attribute(value)},
                 condition="attribute_exists(id) AND attribute_not_exists(#a)",
             )
-        except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
-                return False
-            raise translate(exc) from exc
-        return True
+        )
 
     def release(self, feedback_id: str, attribute: str) -> None:
         """Undo a ``claim`` whose work failed, so the next delivery can do it."""

@@ -26,7 +26,40 @@ from tests.helpers.waiting import wait_until
 BUCKET = "reviewsense-lake"
 
 
-class Cloud:
+class Clients:
+    """boto3 clients of a local cloud at ``endpoint``, and the SQS look-ups the tests share."""
+
+    endpoint: str
+
+    def client(self, service: str) -> Any:
+        return local_client(self.endpoint, service)
+
+    def url(self, name: str) -> str:
+        return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
+    def waiting(self, name: str) -> int:
+        """Messages on queue ``name``, visible or in flight."""
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.url(name),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def drain(self, url: str) -> list[dict[str, Any]]:
+        """Receive and delete every visible message of the queue at ``url`` (with all attributes)."""
+        sqs, out = self.client("sqs"), []
+        while got := sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
+        ).get("Messages", []):
+            for m in got:
+                out.append(m)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return out
+
+
+class Cloud(Clients):
     """``reviewsense local up`` as a child process on its own home and port."""
 
     def __init__(self, home: Path, port: int, **env: str) -> None:
@@ -42,10 +75,11 @@ class Cloud:
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def up(self) -> None:
+    def up(self, *options: str, timeout_s: float = 60) -> None:
+        """Start it with ``options`` of ``local up`` added; wait until ``local status`` answers."""
         log = (self.home / "test.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reviewsense.cli", "local", "up", "--port", str(self.port)],
+            [sys.executable, "-m", "reviewsense.cli", "local", "up", *options, "--port", str(self.port)],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -57,7 +91,7 @@ class Cloud:
             assert proc.poll() is None, (self.home / "test.log").read_text()
             return self._endpoint_pid() == proc.pid and self.cli("local", "status").returncode == 0
 
-        wait_until(started, timeout_s=60, what="local cloud started", interval_s=0.3)
+        wait_until(started, timeout_s=timeout_s, what="local cloud started", interval_s=0.3)
 
     def _endpoint_pid(self) -> int | None:
         """The pid in endpoint.json (after a kill -9 it is a dead process's until the new one starts)."""
@@ -103,22 +137,22 @@ class Cloud:
         assert out.returncode == 0, out.stderr
         return [json.loads(line) for line in out.stdout.splitlines()]
 
-    def client(self, service: str) -> Any:
-        return local_client(self.endpoint, service)
-
 
 @contextmanager
-def running_cloud(home: Path, **env: str) -> Iterator[Cloud]:
-    """A started ``Cloud`` on a free port, terminated at the end (the body of a module fixture)."""
-    cloud = Cloud(home, free_port(), **env)
-    cloud.up()
+def running_cloud(
+    home: Path, *options: str, cls: type[Cloud] = Cloud, timeout_s: float = 60, **env: str
+) -> Iterator[Cloud]:
+    """A started ``Cloud`` (or ``cls``) on a free port with ``options`` of ``local up`` and ``env``,
+    terminated at the end (the body of a module fixture)."""
+    cloud = cls(home, free_port(), **env)
+    cloud.up(*options, timeout_s=timeout_s)
     try:
         yield cloud
     finally:
         cloud.terminate()
 
 
-class InProcessCloud:
+class InProcessCloud(Clients):
     """The local cloud in this process (restartable: ``restart`` keeps the home, takes a new port)."""
 
     def __init__(self, home: Path, persist: bool = True, **options: Any) -> None:
@@ -127,9 +161,6 @@ class InProcessCloud:
         )
         self.cloud = LocalCloud(self.options)
         self.endpoint = self.cloud.endpoint
-
-    def client(self, service: str) -> Any:
-        return local_client(self.endpoint, service)
 
     def restart(self) -> None:
         """Stop, then start a new local cloud on the same home (a new port: the old socket stays bound)."""

@@ -3,17 +3,14 @@
 The real app is provisioned and run as on AWS: ``POST /feedback`` signed with SigV4, a file uploaded
 under ``raw/feedback/app/`` (S3 -> EventBridge -> ``feedback_upload``) and a message sent straight to
 the queue all reach ``feedback_fanin`` through the SQS poller, which scores them on a real endpoint
-serving ``training/inference.py`` with a small linear model (numbers written here, no training), and
+serving ``training/inference.py`` with a small linear model (``reviewsense/localmodel.py``, no training), and
 the alerts reach an SQS subscriber filtered on ``channel``. With the endpoint gone the messages reach
 the DLQ after the queue's receives, and replayed once it is back they are scored once.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,50 +18,19 @@ import boto3
 import pytest
 
 from chalicelib.config import Settings
+from reviewsense import localmodel
 from reviewsense.signedhttp import local_api_url, post_json
 from tests.helpers.cloud import InProcessCloud, in_process_cloud
 from tests.helpers.paths import ROOT
 from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.localcloud
-ROLE = "arn:aws:iam::123456789012:role/reviewsense-local-execution"
-LABELS = ["negative", "neutral", "positive"]
-#: TF-IDF + logistic regression as ``training/inference.py``'s LinearTextModel reads it.
-LINEAR_MODEL = {
-    "vocabulary": {"terrible": 0, "great": 1},
-    "idf": [1.0, 1.0],
-    "coef": [[6.0, -6.0], [0.0, 0.0], [-6.0, 6.0]],
-    "intercept": [0.0, 0.0, 0.0],
-    "ngram_range": [1, 1],
-}
 
 
 class Cloud(InProcessCloud):
     """The real app on the local cloud, with the fan-in's queues, table and subscribers at hand."""
 
     settings = Settings()
-
-    def url(self, name: str) -> str:
-        return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
-
-    def waiting(self, name: str) -> int:
-        attributes = self.client("sqs").get_queue_attributes(
-            QueueUrl=self.url(name),
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
-
-    def drain(self, name: str) -> list[dict[str, Any]]:
-        sqs, url, out = self.client("sqs"), self.url(name), []
-        while got := sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        ).get("Messages", []):
-            for m in got:
-                out.append(m)
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        return out
 
     def items(self) -> list[dict[str, Any]]:
         from chalicelib.adapters.feedback_store import from_item
@@ -76,51 +42,9 @@ class Cloud(InProcessCloud):
         return [i for i in self.items() if i.get("completed_at")]
 
 
-def model_archive() -> bytes:
-    files = {
-        "label_map.json": json.dumps({"labels": LABELS, "label2id": {n: i for i, n in enumerate(LABELS)}}),
-        "decision.json": json.dumps({"model_type": "linear"}),
-        "linear_model.json": json.dumps(LINEAR_MODEL),
-        "code/inference.py": (ROOT / "training" / "inference.py").read_text(),
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def serve(cloud: Cloud) -> None:
     """The app's endpoint, serving the linear model through the real serving handler."""
-    s, sm = cloud.settings, cloud.client("sagemaker")
-    key = "models/fanin-test/model.tar.gz"
-    cloud.client("s3").put_object(Bucket=s.lake_bucket, Key=key, Body=model_archive())
-    name = f"rs-fanin-{int(time.time() * 1000)}"
-    sm.create_model(
-        ModelName=name,
-        PrimaryContainer={"Image": s.inference_image, "ModelDataUrl": f"s3://{s.lake_bucket}/{key}"},
-        ExecutionRoleArn=ROLE,
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[
-            {
-                "VariantName": "champion",
-                "ModelName": name,
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=name)
-    wait_until(
-        lambda: sm.describe_endpoint(EndpointName=s.endpoint_name)["EndpointStatus"] == "InService",
-        what="endpoint in service",
-    )
+    localmodel.serve(cloud.endpoint, cloud.settings, ROOT, "fanin-test")
 
 
 @pytest.fixture(scope="module")
@@ -136,16 +60,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         # Each test's autouse fixture unsets AWS_ENDPOINT_URL: build the handlers' settings while it is set.
         assert get_container().settings.endpoint_url == c.endpoint
         serve(c)
-        sqs, sns = c.client("sqs"), c.client("sns")
         for name, policy in (("alerts-all", None), ("alerts-chat", {"channel": ["chat"]})):
-            url = sqs.create_queue(QueueName=name)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
-            sns.subscribe(
-                TopicArn=c.settings.alerts_topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes
-            )
+            localmodel.subscribe(c.endpoint, c.settings.alerts_topic_arn, name, policy)
         yield c
 
 
@@ -157,7 +73,7 @@ def _local_endpoint(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def alerts(cloud: Cloud, queue: str) -> list[dict[str, str]]:
     out = []
-    for m in cloud.drain(queue):
+    for m in cloud.drain(cloud.url(queue)):
         note = json.loads(m["Body"])
         out.append({k: v["Value"] for k, v in note["MessageAttributes"].items()})
     return out
@@ -240,7 +156,7 @@ def test_with_the_endpoint_gone_messages_reach_the_dlq_and_replay_scores_them_on
     assert error["error"]["S"].endswith(f"Endpoint {s.endpoint_name} of account 123456789012 not found.")
     assert error["receive_count"]["N"] == str(s.queue_max_receive_count)
     serve(cloud)
-    for message in cloud.drain(s.feedback_dlq):  # what `reviewsense feedback replay-dlq` does
+    for message in cloud.drain(cloud.url(s.feedback_dlq)):  # what `reviewsense feedback replay-dlq` does
         sqs.send_message(QueueUrl=cloud.url(s.feedback_queue), MessageBody=message["Body"])
 
     wait_until(lambda: len(cloud.complete()) == before + 1, what="the replayed message scored")

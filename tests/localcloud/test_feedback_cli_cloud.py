@@ -1,7 +1,7 @@
 """``reviewsense feedback`` and ``reviewsense score`` as a user runs them, against ``reviewsense local up``.
 
-A separate local cloud process serves the fan-in test's small linear model (``training/inference.py``
-with numbers written in ``tests/localcloud/test_fanin_cloud.py``: "terrible" is negative, "great"
+A separate local cloud process serves the small linear model of ``reviewsense/localmodel.py``
+(``training/inference.py`` with numbers written by hand: "terrible" is negative, "great"
 positive, anything else a low-confidence tie that goes to human review). Every step is the real
 command in a subprocess: tail subscribes a channel-filtered queue, send goes through the signed
 ``POST /feedback`` and a ``raw/feedback/`` upload and waits for the outcome, tail prints the one chat
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,10 @@ from typing import Any
 import pytest
 
 from chalicelib.config import Settings
+from reviewsense import localmodel
 from tests.helpers.cloud import Cloud, running_cloud
 from tests.helpers.paths import ROOT
 from tests.helpers.waiting import wait_until
-from tests.localcloud.test_fanin_cloud import ROLE, model_archive
 
 pytestmark = pytest.mark.localcloud
 EXAMPLES = ROOT / "examples" / "feedback"
@@ -33,23 +32,7 @@ S = Settings()
 
 
 def serve(cloud: Cloud) -> None:
-    sm = cloud.client("sagemaker")
-    key = "models/feedback-cli-test/model.tar.gz"
-    cloud.client("s3").put_object(Bucket=S.lake_bucket, Key=key, Body=model_archive())
-    name = f"rs-fbcli-{int(time.time() * 1000)}"
-    sm.create_model(
-        ModelName=name,
-        PrimaryContainer={"Image": S.inference_image, "ModelDataUrl": f"s3://{S.lake_bucket}/{key}"},
-        ExecutionRoleArn=ROLE,
-    )
-    variant = {"VariantName": "champion", "ModelName": name, "InitialInstanceCount": 1,
-               "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}  # fmt: skip
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
-    sm.create_endpoint(EndpointName=S.endpoint_name, EndpointConfigName=name)
-    wait_until(
-        lambda: sm.describe_endpoint(EndpointName=S.endpoint_name)["EndpointStatus"] == "InService",
-        what="endpoint in service",
-    )
+    localmodel.serve(cloud.endpoint, S, ROOT, "feedback-cli-test")
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +52,6 @@ def run(cloud: Cloud, *args: str) -> Any:
 def accepted_ids(stdout: str) -> list[str]:
     (line,) = [x for x in stdout.splitlines() if x.startswith("accepted ")]
     return re.findall(r"[0-9a-f]{32}", line.split("(feedback ids:")[1])
-
-
-def waiting(cloud: Cloud, queue: str) -> int:
-    sqs = cloud.client("sqs")
-    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
 
 
 def test_send_tail_show_review_and_replay_with_the_commands(cloud: Cloud, tmp_path: Path) -> None:
@@ -145,13 +117,13 @@ def test_send_tail_show_review_and_replay_with_the_commands(cloud: Cloud, tmp_pa
     lost = tmp_path / "lost.json"
     lost.write_text(json.dumps([{"post_id": "p-2", "author": "@b", "text": "terrible"}]))
     (lost_id,) = accepted_ids(run(cloud, "feedback", "send", str(lost), "--channel", "social").stdout)
-    wait_until(lambda: waiting(cloud, S.feedback_dlq) == 1, what="the message in the DLQ")
+    wait_until(lambda: cloud.waiting(S.feedback_dlq) == 1, what="the message in the DLQ")
     serve(cloud)
     replayed = run(cloud, "feedback", "replay-dlq").stdout.splitlines()
     assert replayed[-1] == "(1 row)" and len(replayed) == 4 and replayed[2].split()[2] == "social"
     again = run(cloud, "feedback", "send", str(lost), "--channel", "social", "--wait", "--timeout", "120")
     assert f"  {lost_id}: negative" in again.stdout
-    assert waiting(cloud, S.feedback_dlq) == 0
+    assert cloud.waiting(S.feedback_dlq) == 0
 
 
 def test_the_demo_feedback_section_on_the_same_cloud(

@@ -28,9 +28,6 @@ import gzip
 import io
 import json
 import re
-import subprocess
-import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,25 +39,15 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.domain.feedback import parse_feedback
+from reviewsense import localmodel
 from reviewsense.signedhttp import local_api_url, post_json
 from reviewsense.stageconfig import stage_environment
-from reviewsense.target import free_port
-from tests.helpers.cloud import Cloud
+from tests.helpers.cloud import Cloud, running_cloud
 from tests.helpers.paths import ROOT
 from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.localcloud
 FIXTURES = ROOT / "tests" / "fixtures" / "feedback"
-ROLE = "arn:aws:iam::123456789012:role/reviewsense-local-execution"
-LABELS = ["negative", "neutral", "positive"]
-#: TF-IDF + logistic regression as ``training/inference.py`` reads it: "terrible" is negative, the rest 1/3.
-LINEAR_MODEL = {
-    "vocabulary": {"terrible": 0, "great": 1},
-    "idf": [1.0, 1.0],
-    "coef": [[6.0, -6.0], [0.0, 0.0], [-6.0, 6.0]],
-    "intercept": [0.0, 0.0, 0.0],
-    "ngram_range": [1, 1],
-}
 WITH_PII = {
     "email": "with_pii.eml",
     "chat": "with_pii.json",
@@ -107,54 +94,6 @@ class PiiCloud(Cloud):
 
     settings = Settings()
 
-    def up(self) -> None:
-        log = (self.home / "test.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reviewsense.cli",
-                "local",
-                "up",
-                "--no-persist",
-                "--port",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        proc = self.proc
-
-        def started() -> bool:
-            assert proc.poll() is None, (self.home / "test.log").read_text()
-            return self._endpoint_pid() == proc.pid and self.cli("local", "status").returncode == 0
-
-        wait_until(started, timeout_s=120, what="local cloud started", interval_s=0.3)
-
-    def url(self, name: str) -> str:
-        return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
-
-    def waiting(self, name: str) -> int:
-        attributes = self.client("sqs").get_queue_attributes(
-            QueueUrl=self.url(name),
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
-
-    def drain(self, url: str) -> list[dict[str, Any]]:
-        sqs, out = self.client("sqs"), []
-        while got := sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
-        ).get("Messages", []):
-            for m in got:
-                out.append(m)
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        return out
-
     def feedback_items(self) -> list[dict[str, Any]]:
         pages = self.client("dynamodb").get_paginator("scan").paginate(TableName=self.settings.feedback_table)
         return [item for page in pages for item in page["Items"] if "#" not in item["id"]["S"]]
@@ -164,76 +103,14 @@ class PiiCloud(Cloud):
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
-def model_archive() -> bytes:
-    files = {
-        "label_map.json": json.dumps({"labels": LABELS, "label2id": {n: i for i, n in enumerate(LABELS)}}),
-        "decision.json": json.dumps({"model_type": "linear"}),
-        "linear_model.json": json.dumps(LINEAR_MODEL),
-        "code/inference.py": (ROOT / "training" / "inference.py").read_text(),
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def serve(cloud: PiiCloud) -> None:
-    """The endpoint with the linear model and data capture of inputs and outputs, as the rollout sets it."""
-    s, sm = cloud.settings, cloud.client("sagemaker")
-    key = "models/pii-test/model.tar.gz"
-    cloud.client("s3").put_object(Bucket=s.lake_bucket, Key=key, Body=model_archive())
-    name = f"rs-pii-{int(time.time() * 1000)}"
-    sm.create_model(
-        ModelName=name,
-        PrimaryContainer={"Image": s.inference_image, "ModelDataUrl": f"s3://{s.lake_bucket}/{key}"},
-        ExecutionRoleArn=ROLE,
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[
-            {
-                "VariantName": "champion",
-                "ModelName": name,
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-        DataCaptureConfig={
-            "EnableCapture": True,
-            "InitialSamplingPercentage": 100,
-            "DestinationS3Uri": f"s3://{s.lake_bucket}/capture/",
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
-        },
-    )
-    sm.create_endpoint(EndpointName=s.endpoint_name, EndpointConfigName=name)
-    wait_until(
-        lambda: sm.describe_endpoint(EndpointName=s.endpoint_name)["EndpointStatus"] == "InService",
-        timeout_s=120,
-        what="endpoint in service",
-    )
-
-
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PiiCloud]:
     home = tmp_path_factory.mktemp("pii-cloud")
-    started = PiiCloud(
-        home,
-        free_port(),
-        REVIEWSENSE_LOCAL_QUEUE_VISIBILITY_TIMEOUT_S="2",
-        POWERTOOLS_LOG_LEVEL="DEBUG",
-    )
-    started.settings = Settings.from_env(stage_environment(ROOT, "local"))
-    started.up()
-    try:
+    env = {"REVIEWSENSE_LOCAL_QUEUE_VISIBILITY_TIMEOUT_S": "2", "POWERTOOLS_LOG_LEVEL": "DEBUG"}
+    with running_cloud(home, "--no-persist", cls=PiiCloud, timeout_s=120, **env) as started:
+        assert isinstance(started, PiiCloud)
+        started.settings = Settings.from_env(stage_environment(ROOT, "local"))
         yield started
-    finally:
-        started.terminate()
 
 
 # -- what goes in ---------------------------------------------------------------------------------------
@@ -405,11 +282,10 @@ def everything_written(cloud: PiiCloud, alerts_url: str, before: dict[tuple[str,
 
 
 def test_the_pii_corpus_through_every_channel_and_entry_point_is_written_nowhere(cloud: PiiCloud) -> None:
-    s, sqs, sns = cloud.settings, cloud.client("sqs"), cloud.client("sns")
-    alerts_url = sqs.create_queue(QueueName="pii-alerts")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=alerts_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=s.alerts_topic_arn, Protocol="sqs", Endpoint=arn)
-    serve(cloud)
+    s = cloud.settings
+    alerts_url = localmodel.subscribe(cloud.endpoint, s.alerts_topic_arn, "pii-alerts")
+    # The endpoint with the linear model and data capture of inputs and outputs, as the rollout sets it.
+    localmodel.serve(cloud.endpoint, s, ROOT, "pii-test", capture=True, timeout_s=120)
     # The code the local cloud published and the model archive: there before any feedback, not searched.
     before = s3_versions(cloud)
 
