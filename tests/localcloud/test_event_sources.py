@@ -37,30 +37,18 @@ MOTO_FAKE_SENT_TIMESTAMP = "1545082649183"  # what moto's own synchronous delive
 class Cloud(InProcessCloud):
     """The in-process local cloud serving ``tests/localcloud/sqsapp.py``, with queue look-ups."""
 
-    def queue_url(self, name: str) -> str:
-        return str(self.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
-
     def queue_arn(self, name: str) -> str:
         attributes = self.client("sqs").get_queue_attributes(
-            QueueUrl=self.queue_url(name), AttributeNames=["QueueArn"]
+            QueueUrl=self.url(name), AttributeNames=["QueueArn"]
         )
         return str(attributes["Attributes"]["QueueArn"])
-
-    def in_queue(self, name: str) -> int:
-        attributes = self.client("sqs").get_queue_attributes(
-            QueueUrl=self.queue_url(name),
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
 
     def drain_dlq(self, name: str) -> list[dict[str, Any]]:
         sqs = self.client("sqs")
         out: list[dict[str, Any]] = []
         while True:
             got = sqs.receive_message(
-                QueueUrl=self.queue_url(f"{name}-dlq"), MaxNumberOfMessages=10, VisibilityTimeout=60
+                QueueUrl=self.url(f"{name}-dlq"), MaxNumberOfMessages=10, VisibilityTimeout=60
             ).get("Messages", [])
             if not got:
                 return out
@@ -107,7 +95,7 @@ def test_provisioning_creates_queue_dlq_and_the_mappings(cloud: Cloud) -> None:
     )
     assert partial["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     attributes = cloud.client("sqs").get_queue_attributes(
-        QueueUrl=cloud.queue_url(sqsapp.INBOX), AttributeNames=["All"]
+        QueueUrl=cloud.url(sqsapp.INBOX), AttributeNames=["All"]
     )["Attributes"]
     assert json.loads(attributes["RedrivePolicy"]) == {
         "deadLetterTargetArn": cloud.queue_arn(f"{sqsapp.INBOX}-dlq"),
@@ -148,7 +136,7 @@ def test_a_message_reaches_the_handler_in_lambdas_sqs_event_shape_and_is_deleted
     sqs = cloud.client("sqs")
     body = json.dumps({"text": "the zip broke", "n": 1})
     sent = sqs.send_message(
-        QueueUrl=cloud.queue_url(sqsapp.INBOX),
+        QueueUrl=cloud.url(sqsapp.INBOX),
         MessageBody=body,
         MessageAttributes={
             "channel": {"DataType": "String", "StringValue": "chat"},
@@ -189,15 +177,15 @@ def test_a_message_reaches_the_handler_in_lambdas_sqs_event_shape_and_is_deleted
         },
         "blob": {"binaryValue": "AAE=", "stringListValues": [], "binaryListValues": [], "dataType": "Binary"},
     }
-    wait_until(lambda: cloud.in_queue(sqsapp.INBOX) == 0, what="the message deleted")
+    wait_until(lambda: cloud.waiting(sqsapp.INBOX) == 0, what="the message deleted")
 
 
 def test_motos_own_synchronous_delivery_is_off_one_delivery_per_message(cloud: Cloud) -> None:
     sqs = cloud.client("sqs")
-    url = cloud.queue_url(sqsapp.INBOX)
+    url = cloud.url(sqsapp.INBOX)
     ids = [sqs.send_message(QueueUrl=url, MessageBody=f"one-{i}")["MessageId"] for i in range(12)]
     wait_until(lambda: all(deliveries("inbox", i) for i in ids), what="every message delivered")
-    wait_until(lambda: cloud.in_queue(sqsapp.INBOX) == 0, what="every message deleted")
+    wait_until(lambda: cloud.waiting(sqsapp.INBOX) == 0, what="every message deleted")
     records = [deliveries("inbox", i) for i in ids]
     assert [len(r) for r in records] == [1] * 12
     assert all(r[0]["attributes"]["SentTimestamp"] != MOTO_FAKE_SENT_TIMESTAMP for r in records)
@@ -206,12 +194,12 @@ def test_motos_own_synchronous_delivery_is_off_one_delivery_per_message(cloud: C
 
 def test_a_failing_batch_is_redelivered_then_lands_in_the_dlq_nothing_lost(cloud: Cloud) -> None:
     sqs = cloud.client("sqs")
-    sent = sqs.send_message(QueueUrl=cloud.queue_url(sqsapp.INBOX), MessageBody="fail: cannot parse")
+    sent = sqs.send_message(QueueUrl=cloud.url(sqsapp.INBOX), MessageBody="fail: cannot parse")
     dead = wait_until(lambda: cloud.drain_dlq(sqsapp.INBOX), what="the message in the DLQ")
     assert [(m["MessageId"], m["Body"]) for m in dead] == [(sent["MessageId"], "fail: cannot parse")]
     counts = [r["attributes"]["ApproximateReceiveCount"] for r in deliveries("inbox", sent["MessageId"])]
     assert counts == ["1", "2", "3"]  # maxReceiveCount receives, each one a delivery, then the DLQ
-    assert cloud.in_queue(sqsapp.INBOX) == 0
+    assert cloud.waiting(sqsapp.INBOX) == 0
     history = [h for h in cloud.cloud.runtime.history if h.function == "reviewsense-local-inbox" and not h.ok]
     assert history and all(h.invocation_type == "RequestResponse" for h in history)  # no async retries
 
@@ -220,7 +208,7 @@ def test_a_partial_batch_response_deletes_only_the_successful_messages(cloud: Cl
     sqs = cloud.client("sqs")
     bodies = ["good-1", "bad-1", "good-2", "good-3"]
     response = sqs.send_message_batch(
-        QueueUrl=cloud.queue_url(sqsapp.PARTIAL),
+        QueueUrl=cloud.url(sqsapp.PARTIAL),
         Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)],
     )
     ids = {e["Id"]: e["MessageId"] for e in response["Successful"]}
@@ -229,7 +217,7 @@ def test_a_partial_batch_response_deletes_only_the_successful_messages(cloud: Cl
     assert [m["MessageId"] for m in dead] == [bad]
     assert [len(deliveries("partial", ids[k])) for k in ("0", "2", "3")] == [1, 1, 1]
     assert len(deliveries("partial", bad)) == 3
-    assert cloud.in_queue(sqsapp.PARTIAL) == 0
+    assert cloud.waiting(sqsapp.PARTIAL) == 0
 
 
 # -- API Gateway with IAM auth ---------------------------------------------------------------------
