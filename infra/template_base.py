@@ -128,6 +128,29 @@ def skip(*checks: tuple[str, str]) -> Json:
     return {"checkov": {"skip": [{"id": check, "comment": why} for check, why in checks]}}
 
 
+def dynamodb_table(name: str, key_reason: str, ttl_attribute: str | None = None) -> Json:
+    """An on-demand table keyed by ``id`` (string), point-in-time recovery and encryption on.
+
+    ``key_reason`` says why the DynamoDB-managed key is enough (checkov's CKV_AWS_119 asks for a
+    customer-managed one); ``ttl_attribute`` names the expiry attribute when items expire.
+    """
+    properties: Json = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    }
+    if ttl_attribute:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl_attribute, "Enabled": True}
+    properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
+    properties["SSESpecification"] = {"SSEEnabled": True}
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "Metadata": skip(("CKV_AWS_119", key_reason)),
+        "Properties": properties,
+    }
+
+
 def assume_role(service: str) -> Json:
     return {
         "Version": "2012-10-17",

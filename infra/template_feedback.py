@@ -22,6 +22,7 @@ from infra.template_base import (
     Json,
     Stage,
     arn_of,
+    dynamodb_table,
     lake_zone,
     ref,
     skip,
@@ -95,24 +96,11 @@ def feedback_resources(stage: Stage) -> Json:
                 "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
             },
         },
-        "FeedbackTable": {
-            "Type": "AWS::DynamoDB::Table",
-            "Metadata": skip(
-                (
-                    "CKV_AWS_119",
-                    "Encrypted with the DynamoDB-managed KMS key; it holds masked feedback and counters.",
-                )
-            ),
-            "Properties": {
-                "TableName": f"{stage.prefix}-feedback",
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "SSESpecification": {"SSEEnabled": True},
-            },
-        },
+        "FeedbackTable": dynamodb_table(
+            f"{stage.prefix}-feedback",
+            "Encrypted with the DynamoDB-managed KMS key; it holds masked feedback and counters.",
+            ttl_attribute="expires_at",
+        ),
     }
 
 

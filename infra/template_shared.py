@@ -15,6 +15,7 @@ from infra.template_base import (
     arn_of,
     assume_role,
     document,
+    dynamodb_table,
     lake_zone,
     ref,
     skip,
@@ -91,45 +92,19 @@ def shared_resources(stage: Stage) -> Json:
                 },
             },
         },
-        "IdempotencyTable": {
-            "Type": "AWS::DynamoDB::Table",
-            "Metadata": skip(
-                (
-                    "CKV_AWS_119",
-                    "Encrypted with the DynamoDB-managed KMS key (SSEEnabled); a customer-managed key "
-                    "adds cost and key administration for records that expire within days.",
-                )
-            ),
-            "Properties": {
-                "TableName": f"{p}-idempotency",
-                "BillingMode": "PAY_PER_REQUEST",
-                # Powertools' DynamoDBPersistenceLayer: partition key "id", expiry in "expiration".
-                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "SSESpecification": {"SSEEnabled": True},
-            },
-        },
-        "PipelineTable": {
-            "Type": "AWS::DynamoDB::Table",
-            "Metadata": skip(
-                (
-                    "CKV_AWS_119",
-                    "Encrypted with the DynamoDB-managed KMS key; it holds counters and deployment "
-                    "history, nothing that needs a customer-managed key.",
-                )
-            ),
-            "Properties": {
-                "TableName": f"{p}-pipeline",
-                "BillingMode": "PAY_PER_REQUEST",
-                # Items keyed by "id": "trigger#new-labelled-reviews", "deployments#<endpoint>".
-                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "SSESpecification": {"SSEEnabled": True},
-            },
-        },
+        # Powertools' DynamoDBPersistenceLayer: partition key "id", expiry in "expiration".
+        "IdempotencyTable": dynamodb_table(
+            f"{p}-idempotency",
+            "Encrypted with the DynamoDB-managed KMS key (SSEEnabled); a customer-managed key "
+            "adds cost and key administration for records that expire within days.",
+            ttl_attribute="expiration",
+        ),
+        # Items keyed by "id": "trigger#new-labelled-reviews", "deployments#<endpoint>".
+        "PipelineTable": dynamodb_table(
+            f"{p}-pipeline",
+            "Encrypted with the DynamoDB-managed KMS key; it holds counters and deployment "
+            "history, nothing that needs a customer-managed key.",
+        ),
         "DeadLetterQueue": {
             "Type": "AWS::SQS::Queue",
             "Metadata": skip(
