@@ -178,6 +178,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- model -----------------------------------------------------------------------------------------
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from reviewsense.serve import serve
+
+    serve(Path(args.model), host=args.host, port=args.port, variant=args.variant)
+    return 0
+
+
 def cmd_training(module: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         import importlib
@@ -251,6 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     pipelinecli.add_commands(sub, common)
     feedbackcli.add_commands(sub, common)
+    srv = sub.add_parser("serve", help="serve one model artifact with the SageMaker runtime protocol (boto3)")
+    srv.add_argument(
+        "--model", required=True, help="a model directory or model.tar.gz (with code/inference.py)"
+    )
+    srv.add_argument("--port", type=int, default=8080, help="0 = any free port (default 8080)")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument(
+        "--variant", default="AllTraffic", help="the x-Amzn-Invoked-Production-Variant it reports"
+    )
+    srv.set_defaults(func=cmd_serve)
     sub.add_parser("evaluate", help="evaluate a model on labelled data (`reviewsense evaluate --help`)")
     sub.add_parser("train", help="train candidates, pick the best (`reviewsense train --help`)")
     return parser

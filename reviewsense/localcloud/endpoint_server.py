@@ -2,40 +2,61 @@
 
 The local cloud starts this file as its own process for every production variant of an endpoint, so
 that a model's memory (torch, transformers) is released when the endpoint goes away and a crashing
-handler cannot take the local cloud down with it. It speaks the SageMaker container protocol on
-127.0.0.1 (``GET /ping``, ``POST /invocations``) and loads the model exactly as the SageMaker PyTorch
-inference toolkit does: ``<model_dir>/code/<SAGEMAKER_PROGRAM>`` (default ``inference.py``) is imported
-with ``code/`` on ``sys.path`` and its ``model_fn`` / ``input_fn`` / ``predict_fn`` / ``output_fn`` (or a
-single ``transform_fn``) are called per request. Standard library only: it must start in any interpreter
-that can run the handler.
+handler cannot take the local cloud down with it; ``reviewsense serve`` runs the same server in the
+foreground for one model artifact. It loads the model exactly as the SageMaker PyTorch inference
+toolkit does: ``<model_dir>/code/<SAGEMAKER_PROGRAM>`` (default ``inference.py``) is imported with
+``code/`` on ``sys.path`` and its ``model_fn`` / ``input_fn`` / ``predict_fn`` / ``output_fn`` (or a
+single ``transform_fn``) are called per request. It speaks two protocols on one port:
 
-Run: ``python endpoint_server.py --model-dir DIR --port-file FILE``. The model is loaded before the socket
-is bound; the chosen port is then written to ``--port-file`` (atomically), so the parent knows the
-variant is ready when the file appears, and that it failed when the process exits first.
+* the container protocol (``GET /ping``, ``POST /invocations``), which the local cloud's
+  ``InvokeEndpoint`` forwards to: a handler error is answered with the toolkit's status (an exception's
+  ``status_code`` attribute, as the toolkit's own errors carry it, else 500) and its message;
+* the runtime protocol (``POST /endpoints/<any name>/invocations``), what an unmodified boto3
+  ``sagemaker-runtime`` client sends: the answer carries ``x-Amzn-Invoked-Production-Variant``, and a
+  container error becomes SageMaker's ``ModelError`` (HTTP 424, ``OriginalStatusCode`` /
+  ``OriginalMessage``) as botocore parses it.
+
+Standard library only: it must start in any interpreter that can run the handler.
+
+Run: ``python endpoint_server.py --model-dir DIR_OR_MODEL_TAR_GZ [--port-file FILE]``. The model is
+loaded before the socket is bound; the chosen port is then written to ``--port-file`` (atomically), so
+the parent knows the variant is ready when the file appears, and that it failed when the process exits
+first.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import inspect
 import json
 import logging
 import os
+import re
+import shutil
 import sys
+import tarfile
+import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote
 
 log = logging.getLogger("endpoint_server")
 
 DEFAULT_PROGRAM = "inference.py"
 DEFAULT_ACCEPT = "application/json"
+#: The variant name the SageMaker SDK gives a single-model endpoint.
+DEFAULT_VARIANT = "AllTraffic"
+#: ``InvokeEndpoint``'s request URI in botocore's model of ``sagemaker-runtime``.
+RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -97,6 +118,33 @@ class Handler:
         return json.dumps(result).encode("utf-8"), response_type
 
 
+def handler_status(exc: BaseException) -> int:
+    """The status the inference toolkit answers for a handler error: its own errors carry
+    ``status_code`` (415 for an unsupported content type, 400 for a bad body); anything else is 500."""
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) and 400 <= status <= 599 else 500
+
+
+@contextlib.contextmanager
+def model_dir_of(path: Path) -> Iterator[Path]:
+    """The model directory of ``path``: the directory itself, or a ``model.tar.gz`` extracted (as
+    SageMaker extracts it into ``/opt/ml/model``) into a temporary directory removed afterwards."""
+    if path.is_dir():
+        yield path
+        return
+    if not path.is_file():
+        raise FileNotFoundError(f"no model at {path} (give a model directory or a model.tar.gz)")
+    if not path.name.endswith(ARCHIVE_SUFFIXES) or not tarfile.is_tarfile(path):
+        raise ValueError(f"{path} is neither a directory nor a model.tar.gz")
+    target = Path(tempfile.mkdtemp(prefix="reviewsense-model-"))
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            tar.extractall(target, filter="data")
+        yield target
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
 def load_handler(model_dir: Path, program: str = DEFAULT_PROGRAM) -> Handler:
     code_dir = model_dir / "code"
     script = code_dir / program
@@ -116,21 +164,65 @@ def load_handler(model_dir: Path, program: str = DEFAULT_PROGRAM) -> Handler:
     return Handler(module, model_dir)
 
 
-def make_server(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def model_error(status: int, message: str, variant: str) -> tuple[int, dict[str, str], bytes]:
+    """SageMaker runtime's answer when the container answered ``status``: ``ModelError``, HTTP 424."""
+    kind = "client" if status < 500 else "server"
+    body = {
+        "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if status < 500 else "INTERNAL_FAILURE_FROM_MODEL",
+        "Message": f'Received {kind} error ({status}) from {variant} with message "{message}". '
+        "See the server's log for more information.",
+        "OriginalStatusCode": status,
+        "OriginalMessage": message,
+    }
+    return 424, {"x-amzn-ErrorType": "ModelError"}, json.dumps(body).encode()
+
+
+def service_error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    """An error of the runtime service itself (rest-json: the code in ``x-amzn-ErrorType``)."""
+    return status, {"x-amzn-ErrorType": code}, json.dumps({"message": message}).encode()
+
+
+def make_server(
+    handler: Handler, host: str = "127.0.0.1", port: int = 0, variant: str = DEFAULT_VARIANT
+) -> ThreadingHTTPServer:
     default_accept = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", DEFAULT_ACCEPT)
+
+    def invoke(body: bytes, content_type: str, accept: str | None) -> tuple[int, bytes, str]:
+        """The container's answer: (status, body, content type)."""
+        if not accept or accept == "*/*":
+            accept = default_accept
+        try:
+            out, out_type = handler.invoke(body, content_type, accept)
+        except Exception as exc:
+            log.error("invocation failed:\n%s", traceback.format_exc())
+            return handler_status(exc), f"{type(exc).__name__}: {exc}".encode(), "text/plain"
+        return 200, out, out_type
 
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)
 
-        def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            content_type: str = "text/plain",
+            headers: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def _send_error(self, error: tuple[int, dict[str, str], bytes]) -> None:
+            status, headers, body = error
+            self._send(status, body, "application/json", headers)
 
         def do_GET(self) -> None:
             if self.path.split("?")[0] == "/ping":
@@ -141,20 +233,37 @@ def make_server(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> Thr
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            if self.path.split("?")[0] != "/invocations":
-                self._send(404, b"not found")
+            path = self.path.split("?")[0]
+            if path == "/invocations":  # the container protocol
+                status, out, out_type = invoke(
+                    body, self.headers.get("Content-Type") or "application/json", self.headers.get("Accept")
+                )
+                self._send(status, out, out_type)
                 return
-            content_type = self.headers.get("Content-Type") or "application/json"
-            accept = self.headers.get("Accept") or default_accept
-            if accept == "*/*":
-                accept = default_accept
-            try:
-                out, out_type = handler.invoke(body, content_type, accept)
-            except Exception as exc:
-                log.error("invocation failed:\n%s", traceback.format_exc())
-                self._send(500, f"{type(exc).__name__}: {exc}".encode())
+            match = RUNTIME_PATH.match(path)
+            if match is None:
+                self._send_error(
+                    service_error(404, "UnknownOperationException", f"no operation at POST {path}")
+                )
                 return
-            self._send(200, out, out_type)
+            self._invoke_endpoint(unquote(match.group(1)), body)
+
+        def _invoke_endpoint(self, endpoint: str, body: bytes) -> None:
+            """``InvokeEndpoint`` as the SageMaker runtime answers it, for the one variant served here."""
+            target = self.headers.get("X-Amzn-SageMaker-Target-Variant")
+            if target and target != variant:
+                message = f"The variant {target} is not valid for endpoint {endpoint} (it serves {variant})."
+                self._send_error(service_error(400, "ValidationError", message))
+                return
+            status, out, out_type = invoke(
+                body,
+                self.headers.get("Content-Type") or "application/octet-stream",
+                self.headers.get("Accept"),
+            )
+            if status != 200:
+                self._send_error(model_error(status, out.decode("utf-8", errors="replace"), variant))
+                return
+            self._send(200, out, out_type, {"x-Amzn-Invoked-Production-Variant": variant})
 
     return ThreadingHTTPServer((host, port), RequestHandler)
 
@@ -162,37 +271,44 @@ def make_server(handler: Handler, host: str = "127.0.0.1", port: int = 0) -> Thr
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--model-dir", required=True, help="extracted model.tar.gz (SageMaker: /opt/ml/model)"
+        "--model-dir",
+        "--model",
+        dest="model",
+        required=True,
+        help="the model: a directory (SageMaker: /opt/ml/model) or its model.tar.gz",
     )
-    parser.add_argument("--port-file", required=True, help="written with the port once the model is loaded")
+    parser.add_argument("--port-file", help="written with the port once the model is loaded")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
+    parser.add_argument("--variant", default=DEFAULT_VARIANT, help="the production variant's name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     program = os.environ.get("SAGEMAKER_PROGRAM") or DEFAULT_PROGRAM
-    handler = load_handler(Path(args.model_dir), program)
-    server = make_server(handler, args.host, args.port)
-    port = int(server.server_address[1])
-    port_file = Path(args.port_file)
-    tmp = port_file.with_name(port_file.name + ".tmp")
-    tmp.write_text(str(port))
-    os.replace(tmp, port_file)
-    log.info("serving %s on %s:%d", args.model_dir, args.host, port)
-    parent = os.getppid()
+    with model_dir_of(Path(args.model)) as model_dir:
+        handler = load_handler(model_dir, program)
+        server = make_server(handler, args.host, args.port, args.variant)
+        port = int(server.server_address[1])
+        if args.port_file:
+            port_file = Path(args.port_file)
+            tmp = port_file.with_name(port_file.name + ".tmp")
+            tmp.write_text(str(port))
+            os.replace(tmp, port_file)
+            parent = os.getppid()
 
-    def exit_with_parent() -> None:  # never outlive the local cloud, even when it is killed
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
+            def exit_with_parent() -> None:  # never outlive the local cloud, even when it is killed
+                while os.getppid() == parent:
+                    time.sleep(1.0)
+                os._exit(0)
 
-    threading.Thread(target=exit_with_parent, daemon=True).start()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+            threading.Thread(target=exit_with_parent, daemon=True).start()
+        log.info("serving %s on %s:%d", args.model, args.host, port)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 

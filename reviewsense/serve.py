@@ -1,0 +1,74 @@
+"""``reviewsense serve``: one model artifact behind the SageMaker runtime protocol, on this machine.
+
+A model directory or ``model.tar.gz`` (as a training job writes it) is loaded and served by the very
+server the local cloud runs for every endpoint variant (``reviewsense.localcloud.endpoint_server``), in
+the foreground, so that an unmodified boto3 ``sagemaker-runtime`` client pointed at it with
+``endpoint_url`` gets the answers, headers and errors a SageMaker endpoint gives (as ``mlflow models
+serve`` does for MLflow models). Errors a user can fix (no model there, no serving code, a busy port)
+become ``OperatorError``; Ctrl-C or SIGTERM stops the server and removes an extracted archive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from reviewsense.errors import OperatorError
+from reviewsense.localcloud import endpoint_server
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080  # the port SageMaker's serving containers listen on
+
+
+def usage(url: str, variant: str) -> str:
+    """What the server prints on start: where it listens and how to call it."""
+    return f"""ReviewSense model server listening on {url} (variant {variant})
+  GET  {url}/ping
+  POST {url}/endpoints/<any name>/invocations   (SageMaker runtime: InvokeEndpoint)
+  POST {url}/invocations                        (the serving container's protocol)
+Call it with boto3:
+  import boto3, json
+  runtime = boto3.client("sagemaker-runtime", endpoint_url="{url}", region_name="us-east-1",
+                         aws_access_key_id="local", aws_secret_access_key="local")
+  answer = runtime.invoke_endpoint(EndpointName="reviewsense", ContentType="application/json",
+                                   Body=json.dumps({{"instances": ["great dress"]}}))
+  print(json.loads(answer["Body"].read()))
+Ctrl-C stops it."""
+
+
+def serve(
+    model: Path,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    variant: str = endpoint_server.DEFAULT_VARIANT,
+    out: TextIO | None = None,
+) -> None:
+    """Serve ``model`` (a directory or a ``model.tar.gz``) until Ctrl-C or SIGTERM."""
+    stream = out or sys.stdout
+    program = os.environ.get("SAGEMAKER_PROGRAM") or endpoint_server.DEFAULT_PROGRAM
+    with contextlib.ExitStack() as stack:
+        try:
+            model_dir = stack.enter_context(endpoint_server.model_dir_of(model))
+            handler = endpoint_server.load_handler(model_dir, program)
+        except (FileNotFoundError, ValueError, ImportError, RuntimeError) as exc:
+            raise OperatorError(f"cannot load the model at {model}: {exc}") from exc
+        try:
+            server = endpoint_server.make_server(handler, host, port, variant)
+        except OSError as exc:
+            raise OperatorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        stack.callback(server.server_close)
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        stack.callback(signal.signal, signal.SIGTERM, previous)
+        print(usage(f"http://{host}:{server.server_address[1]}", variant), file=stream, flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopping the model server", file=stream, flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
