@@ -1,0 +1,216 @@
+"""``reviewsense serve`` answers an unmodified boto3 ``sagemaker-runtime`` client as an endpoint does.
+
+The server is started as the user starts it (``reviewsense serve --model ... --port 0``, a process of
+its own) with the tiny linear model of ``reviewsense.localmodel`` around the project's
+``training/inference.py``, given as the ``model.tar.gz`` a training job writes and as its extracted
+directory. boto3 is pointed at it with ``endpoint_url`` and dummy credentials, nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from reviewsense import cli
+from reviewsense.localcloud import endpoint_server
+from reviewsense.localmodel import model_archive
+from tests.helpers.paths import ROOT
+
+URL_LINE = re.compile(r"listening on (http://127\.0\.0\.1:\d+) \(variant (\S+)\)")
+
+
+@contextmanager
+def served(model: Path, tmp: Path, *extra: str) -> Iterator[tuple[str, list[str]]]:
+    """``reviewsense serve`` on a free port: (its URL, the lines it printed, filled in on exit)."""
+    tmp.mkdir(exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reviewsense.cli", "serve", "--model", str(model), "--port", "0", *extra],
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    printed = [proc.stdout.readline()]
+    match = URL_LINE.search(printed[0])
+    try:
+        assert match, printed[0] + proc.stdout.read()
+        yield match.group(1), printed
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        rest, _ = proc.communicate(timeout=30)
+        printed += rest.splitlines()
+        printed.append(f"exit {proc.returncode}")
+
+
+def runtime(url: str) -> Any:
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def labels(answer: dict[str, Any]) -> list[str]:
+    return [p["label"] for p in json.loads(answer["Body"].read())["predictions"]]
+
+
+def http(method: str, url: str, body: bytes | None = None, content_type: str = "") -> tuple[int, bytes]:
+    headers = {"Content-Type": content_type} if content_type else {}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as err:
+        return int(err.code), err.read()
+
+
+def test_a_model_tar_gz_answers_boto3_like_an_endpoint(tmp_path: Path) -> None:
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(model_archive(ROOT))
+    with served(archive, tmp_path / "tmp") as (url, printed):
+        assert printed[0].strip() == f"ReviewSense model server listening on {url} (variant AllTraffic)"
+        client = runtime(url)
+        answer = client.invoke_endpoint(
+            EndpointName="reviewsense",
+            ContentType="application/json",
+            Accept="application/json",
+            InferenceId="req-1",
+            Body=json.dumps({"instances": ["terrible", "great"]}),
+        )
+        assert answer["ContentType"] == "application/json"
+        assert answer["InvokedProductionVariant"] == "AllTraffic"
+        assert labels(answer) == ["negative", "positive"]
+        # Any endpoint name, and the variant it serves as the target, reach the same model.
+        answer = client.invoke_endpoint(
+            EndpointName="another-name",
+            TargetVariant="AllTraffic",
+            ContentType="application/json",
+            Body='"great"',
+        )
+        assert labels(answer) == ["positive"]
+
+        with pytest.raises(ClientError) as rejected:  # the handler rejects the content type
+            client.invoke_endpoint(EndpointName="reviewsense", ContentType="application/x-foo", Body=b"great")
+        error = rejected.value.response
+        assert error["Error"]["Code"] == "ModelError"
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+        assert (
+            error["OriginalStatusCode"] == 500
+        )  # training/inference.py raises ValueError: the toolkit's 500
+        assert error["OriginalMessage"] == "ValueError: unsupported content type 'application/x-foo'"
+
+        with pytest.raises(ClientError) as wrong_variant:
+            client.invoke_endpoint(
+                EndpointName="reviewsense",
+                TargetVariant="challenger",
+                ContentType="application/json",
+                Body="[]",
+            )
+        assert wrong_variant.value.response["Error"]["Code"] == "ValidationError"
+        assert wrong_variant.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+        assert http("GET", f"{url}/ping") == (200, b"")
+        status, body = http("POST", f"{url}/invocations", b'["terrible"]', "application/json")
+        assert status == 200 and [p["label"] for p in json.loads(body)["predictions"]] == ["negative"]
+        assert http("POST", f"{url}/invocations", b"x", "application/x-foo")[0] == 500  # the container's own
+        assert http("POST", f"{url}/endpoints/a/b/invocations", b"{}", "application/json")[0] == 404
+        assert http("GET", f"{url}/endpoints", None)[0] == 404
+    assert printed[-2:] == ["stopping the model server", "exit 0"]
+    assert list((tmp_path / "tmp").iterdir()) == []  # the extracted archive is gone
+
+
+def test_a_model_directory_is_served_under_the_variant_name_given(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    with tarfile.open(fileobj=io.BytesIO(model_archive(ROOT)), mode="r:gz") as tar:
+        tar.extractall(model, filter="data")
+    with served(model, tmp_path / "tmp", "--variant", "champion") as (url, _):
+        answer = runtime(url).invoke_endpoint(
+            EndpointName="x", ContentType="application/jsonlines", Body='"terrible"\n"great"\n'
+        )
+        assert answer["InvokedProductionVariant"] == "champion"
+        assert labels(answer) == ["negative", "positive"]
+    assert sorted(p.name for p in model.iterdir()) == [
+        "code",
+        "decision.json",
+        "label_map.json",
+        "linear_model.json",
+    ]
+
+
+STATUS_HANDLER = """
+class Unsupported(Exception):
+    status_code = 415
+
+
+def model_fn(model_dir):
+    return None
+
+
+def transform_fn(model, body, content_type, accept):
+    if content_type != "text/plain":
+        raise Unsupported(f"cannot read {content_type}")
+    return body.upper(), "text/plain"
+"""
+
+
+def test_a_handler_error_keeps_the_status_it_carries_as_the_toolkit_does(tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "status_handler.py").write_text(STATUS_HANDLER)
+    server = endpoint_server.make_server(endpoint_server.load_handler(tmp_path, "status_handler.py"), port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        client = runtime(url)
+        answer = client.invoke_endpoint(EndpointName="e", ContentType="text/plain", Body=b"ok")
+        assert (answer["Body"].read(), answer["ContentType"]) == (b"OK", "text/plain")
+        with pytest.raises(ClientError) as rejected:
+            client.invoke_endpoint(EndpointName="e", ContentType="application/json", Body=b"{}")
+        assert rejected.value.response["Error"]["Code"] == "ModelError"
+        assert rejected.value.response["OriginalStatusCode"] == 415
+        assert rejected.value.response["OriginalMessage"] == "Unsupported: cannot read application/json"
+        assert http("POST", f"{url}/invocations", b"{}", "application/json") == (
+            415,
+            b"Unsupported: cannot read application/json",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_without_a_model_is_an_operator_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["serve", "--model", str(tmp_path / "missing.tar.gz"), "--port", "0"]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"error: cannot load the model at {tmp_path / 'missing.tar.gz'}: "
+    )
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["serve", "--model", str(tmp_path / "empty"), "--port", "0"]) == 1
+    assert "code/inference.py" in capsys.readouterr().err
+
+
+def test_serve_is_listed_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert re.search(r"\n\s+serve\s+serve one model artifact", capsys.readouterr().out)
