@@ -61,8 +61,10 @@ def serve(
         except OSError as exc:
             raise OperatorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         stack.callback(server.server_close)
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        stack.callback(signal.signal, signal.SIGTERM, previous)
+        # Ctrl-C and SIGTERM both stop it. SIGINT is installed explicitly: a process started in the background
+        # by a non-interactive shell inherits SIGINT ignored, and Python then raises no KeyboardInterrupt.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            stack.callback(signal.signal, signum, signal.signal(signum, _interrupt))
         print(usage(f"http://{host}:{server.server_address[1]}", variant), file=stream, flush=True)
         try:
             server.serve_forever()

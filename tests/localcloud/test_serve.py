@@ -226,3 +226,26 @@ def test_answers_leave_without_waiting_for_nagle(tmp_path: Path) -> None:
         assert server.RequestHandlerClass.disable_nagle_algorithm is True  # type: ignore[attr-defined]
     finally:
         server.server_close()
+
+
+def test_ctrl_c_stops_it_even_when_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A non-interactive shell starts background jobs with SIGINT ignored (CI, `make test &`): Python then
+    raises no KeyboardInterrupt by itself, so the server installs its own handler."""
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(model_archive(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reviewsense.cli", "serve", "--model", str(archive), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509  the case under test
+    )
+    assert proc.stdout is not None
+    assert URL_LINE.search(proc.stdout.readline())
+    proc.send_signal(signal.SIGINT)
+    try:
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert (proc.returncode, rest.splitlines()[-1:]) == (0, ["stopping the model server"])
