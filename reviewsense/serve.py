@@ -65,8 +65,8 @@ def serve(
         # by a non-interactive shell inherits SIGINT ignored, and Python then raises no KeyboardInterrupt.
         for signum in (signal.SIGINT, signal.SIGTERM):
             stack.callback(signal.signal, signum, signal.signal(signum, _interrupt))
-        print(usage(f"http://{host}:{server.server_address[1]}", variant), file=stream, flush=True)
-        try:
+        try:  # the URL is printed inside: a Ctrl-C sent as soon as it is read is a clean stop too
+            print(usage(f"http://{host}:{server.server_address[1]}", variant), file=stream, flush=True)
             server.serve_forever()
         except KeyboardInterrupt:
             print("stopping the model server", file=stream, flush=True)
