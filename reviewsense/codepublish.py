@@ -22,10 +22,12 @@ REQUIREMENTS = "requirements.txt"
 SHIPPED_REQUIREMENTS = "training/requirements.txt"
 #: ``code/requirements.txt`` of every model archive (the PyTorch serving container installs it).
 SERVING_REQUIREMENTS = "training/serving_requirements.txt"
+#: The teacher's probabilities (``training.distill``): the train step distils from them on AWS too.
+TEACHER_DATA = ("training/teacher/probabilities.csv.gz", "training/teacher/teacher.json")
 
 
 def sourcedir_files(project_root: Path) -> dict[str, Path]:
-    """Archive name -> file, for every file the jobs need: the Python code and ``requirements.txt``."""
+    """Archive name -> file, for every file the jobs need: code, ``requirements.txt``, teacher data."""
     files: dict[str, Path] = {}
     for folder in ("training", "chalicelib/domain"):
         if not (project_root / folder).is_dir():
@@ -35,6 +37,9 @@ def sourcedir_files(project_root: Path) -> dict[str, Path]:
                 files[path.relative_to(project_root).as_posix()] = path
     files["chalicelib/__init__.py"] = project_root / "chalicelib" / "__init__.py"
     files[SERVING_REQUIREMENTS] = project_root / SERVING_REQUIREMENTS  # model_io copies it into model.tar.gz
+    for name in TEACHER_DATA:
+        if (project_root / name).is_file():
+            files[name] = project_root / name
     files[REQUIREMENTS] = project_root / SHIPPED_REQUIREMENTS
     return files
 

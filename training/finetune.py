@@ -20,6 +20,7 @@ import pandas as pd
 from training import packaged
 from training.data import label_map, load_reviews
 from training.decision import Decision, tune_decision
+from training.distill import attach_teacher, read_teacher, resolve_teacher_path, sharpen
 from training.encoding import encode, head_names, head_to_label
 from training.fit import FitResult, Trainer
 from training.inference import DECISION_FILE, LABEL_MAP_FILE, resolve_device
@@ -55,7 +56,10 @@ def fine_tune(cfg: TrainConfig) -> dict[str, Any]:
     pad_id = int(tokenizer.pad_token_id or 0)
     train_enc = encode(tokenizer, splits.train, cfg.text_input, cfg.max_seq_length, cfg.target)
     val_enc = encode(tokenizer, splits.validation, cfg.text_input, cfg.max_seq_length, cfg.target)
-    trainer = Trainer(model, train_enc, val_enc, cfg, pad_id=pad_id, head_map=head_map, device=device)
+    soft = teacher_soft_labels(cfg, splits.train)
+    trainer = Trainer(
+        model, train_enc, val_enc, cfg, pad_id=pad_id, head_map=head_map, device=device, soft_labels=soft
+    )
     result = trainer.fit(started=started, model_name=model_path)
     decision = tune_decision(cfg, splits.train, splits.validation, result.val_probs, val_enc.labels, head_map)
     model_dir = save_model(cfg, model, tokenizer, decision)
@@ -109,6 +113,18 @@ def load_splits(cfg: TrainConfig) -> Splits:
     return splits
 
 
+def teacher_soft_labels(cfg: TrainConfig, train: pd.DataFrame) -> np.ndarray | None:
+    """The teacher's probabilities of the training rows at the distillation temperature (None: none)."""
+    path = resolve_teacher_path(cfg.teacher_probabilities)
+    if path is None:
+        return None
+    if cfg.target != "label":
+        raise ValueError("--teacher-probabilities needs --target label (the teacher scores the 3 labels)")
+    if not 0.0 <= cfg.distill_alpha <= 1.0 or cfg.distill_temperature <= 0:
+        raise ValueError("--distill-alpha must be in [0, 1] and --distill-temperature > 0")
+    return sharpen(attach_teacher(train, read_teacher(path)), cfg.distill_temperature)
+
+
 def build_model(cfg: TrainConfig, model_path: str) -> tuple[Any, Any, str]:
     """(tokenizer, model on its device in training mode, device) with a head for ``cfg.target``."""
     import torch
@@ -116,8 +132,11 @@ def build_model(cfg: TrainConfig, model_path: str) -> tuple[Any, Any, str]:
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     names = head_names(cfg.target)
+    # fewer layers: the first N of the pre-trained encoder, the usual initialisation of a distilled student
+    layers = {"num_hidden_layers": cfg.num_hidden_layers} if cfg.num_hidden_layers > 0 else {}
     model = AutoModelForSequenceClassification.from_pretrained(
         model_path,
+        **layers,
         dtype=torch.float32,  # fp32 master weights, even from a bf16 checkpoint (transformers 5 keeps it)
         num_labels=len(names),
         id2label=dict(enumerate(names)),

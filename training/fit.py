@@ -26,6 +26,7 @@ from chalicelib.domain.training_health import (
     RuleViolation,
     check_training_health,
 )
+from training.distill import distillation_loss, soft_batch
 from training.encoding import Encoded, collate, make_batches, predict_proba
 from training.loss import class_weights, loss_fn
 from training.metrics import classification_report
@@ -135,12 +136,14 @@ class Trainer:
         pad_id: int,
         head_map: Sequence[int] | None,
         device: str,
+        soft_labels: np.ndarray | None = None,
     ) -> None:
         import torch
         from transformers import get_linear_schedule_with_warmup
 
         self.model, self.train_enc, self.val_enc, self.cfg = model, train_enc, val_enc, cfg
         self.pad_id, self.head_map, self.device = pad_id, head_map, device
+        self.soft_labels = soft_labels  # the teacher's probabilities at the distillation temperature
         self.steps_per_epoch, self.total_steps = plan_steps(
             len(train_enc.labels), cfg.batch_size, cfg.epochs, cfg.max_steps
         )
@@ -190,6 +193,17 @@ class Trainer:
         with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
             logits = self.model(**inputs).logits
         loss = loss_fn(logits.float(), labels, self.weights, cfg.focal_gamma, cfg.label_smoothing)
+        if (soft := soft_batch(self.soft_labels, batch_idx)) is not None:
+            probs, has_soft = (t.to(self.device) for t in soft)
+            loss = distillation_loss(
+                logits,
+                labels,
+                probs,
+                has_soft,
+                hard_loss=loss,
+                alpha=cfg.distill_alpha,
+                temperature=cfg.distill_temperature,
+            )
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm))
         self.optimizer.step()

@@ -55,6 +55,12 @@ class TrainConfig:
             "the ordinal detail sharpens the neutral boundary)"
         },
     )
+    num_hidden_layers: int = field(
+        default=0,
+        metadata={
+            "help": "keep only the first N encoder layers (a smaller, faster student); 0 = all of them"
+        },
+    )
     max_seq_length: int = field(default=128, metadata={"help": "tokens per example after truncation"})
     padding: str = field(
         default="bucket", metadata={"help": "bucket (length-bucketed dynamic padding) | fixed (max length)"}
@@ -75,6 +81,21 @@ class TrainConfig:
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm"})
     class_weighting: str = field(
         default="sqrt", metadata={"help": "loss class weights: none | balanced | sqrt (sqrt of balanced)"}
+    )
+    teacher_probabilities: str = field(
+        default="",
+        metadata={
+            "help": "distil from a teacher's class probabilities (training/distill.py): a CSV file keyed by "
+            "review_id + text_sha, 'packaged' for the shipped training/teacher/probabilities.csv.gz, "
+            "empty = hard labels only"
+        },
+    )
+    distill_alpha: float = field(
+        default=0.5,
+        metadata={"help": "weight of the hard-label loss (1 - alpha: the teacher's soft labels)"},
+    )
+    distill_temperature: float = field(
+        default=2.0, metadata={"help": "softmax temperature of teacher and student in the distillation term"}
     )
     focal_gamma: float = field(default=0.0, metadata={"help": "focal-loss gamma; 0 = cross-entropy"})
     label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing (cross-entropy only)"})
