@@ -212,7 +212,7 @@ def read_file(path: Path) -> BatchInput:
         data = path.read_bytes()
     except OSError as exc:
         raise OperatorError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return parse_file(path.name, data)
+    return parse_file(str(path), data)
 
 
 def table_name(source: str) -> str | None:
