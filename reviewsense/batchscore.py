@@ -240,8 +240,18 @@ def rows_of_records(source: str, records: Iterable[Mapping[str, Any]]) -> BatchI
 
 def read_table(tgt: Any, name: str) -> BatchInput:
     """A catalogued lake table, read as ``reviewsense query`` reads it (Athena on AWS, DuckDB locally)."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters.aws_errors import error_code
     from reviewsense.lakequery import run_query
 
+    database = tgt.settings.glue_database
+    try:
+        tgt.client("glue").get_table(DatabaseName=database, Name=name)
+    except ClientError as exc:
+        if error_code(exc) == "EntityNotFoundException":
+            raise OperatorError(f"no table {name} in the catalog database {database}") from exc
+        raise
     result = run_query(tgt, f'SELECT * FROM "{name}"')
     if not set(map(normalise_column, result.columns)) & set(COLUMN_ALIASES["text"]):
         raise OperatorError(f"table {name} has no text column (columns: {', '.join(result.columns)})")
