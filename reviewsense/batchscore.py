@@ -79,7 +79,13 @@ class Reject:
     raw: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "id": self.id, "reason": self.reason.value, "detail": self.detail, "raw": self.raw}
+        return {
+            "row": self.row,
+            "id": self.id,
+            "reason": self.reason.value,
+            "detail": self.detail,
+            "raw": self.raw,
+        }
 
 
 @dataclass
@@ -192,7 +198,9 @@ def parse_file(name: str, data: bytes) -> BatchInput:
                     if record.error.reason is QuarantineReason.MISSING_REQUIRED_COLUMNS
                     else RejectReason.UNREADABLE_ROW
                 )
-                out.rejects.append(Reject(record.number, str(record.number), reason, record.error.detail, record.raw))
+                out.rejects.append(
+                    Reject(record.number, str(record.number), reason, record.error.detail, record.raw)
+                )
                 continue
             _add(out, map_record(record.number, record.fields, record.raw))
     except RecordError as exc:  # a JSON document that cannot be read at all
@@ -310,7 +318,7 @@ class Progress:
 
 
 def format_seconds(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:
@@ -343,7 +351,9 @@ class LocalModelScorer:
         except FileNotFoundError as exc:
             raise OperatorError(f"--model {model}: {exc}") from exc
 
-    def score(self, rows: Sequence[BatchRow], progress: Progress, chunk: int = LOCAL_CHUNK) -> list[Prediction]:
+    def score(
+        self, rows: Sequence[BatchRow], progress: Progress, chunk: int = LOCAL_CHUNK
+    ) -> list[Prediction]:
         out: list[Prediction] = []
         for part in chunks(rows, chunk):
             answers = self.predictor.predict([{"title": r.title, "text": r.text} for r in part])
@@ -395,9 +405,14 @@ def write_predictions(out: Path, predictions: Sequence[Prediction]) -> None:
         import pyarrow.parquet as pq
 
         columns = flat_columns(labels)
-        values = list(zip(*(_flat(p, labels) for p in ordered), strict=True)) or [[] for _ in columns]
+        flat = [_flat(p, labels) for p in ordered]
         types = [pa.int64(), pa.string(), pa.string(), *([pa.float64()] * (len(columns) - 3))]
-        table = pa.table({c: pa.array(list(v), type=t) for c, v, t in zip(columns, values, types, strict=True)})
+        table = pa.table(
+            {
+                c: pa.array([r[i] for r in flat], type=t)
+                for i, (c, t) in enumerate(zip(columns, types, strict=True))
+            }
+        )
         pq.write_table(table, out)
 
 

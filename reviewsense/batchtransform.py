@@ -62,7 +62,10 @@ def transform_request(
         "MaxConcurrentTransforms": MAX_CONCURRENT_TRANSFORMS,
         "MaxPayloadInMB": MAX_PAYLOAD_MB,
         "BatchStrategy": "MultiRecord",
-        "ModelClientConfig": {"InvocationsTimeoutInSeconds": INVOCATION_TIMEOUT_S, "InvocationsMaxRetries": 1},
+        "ModelClientConfig": {
+            "InvocationsTimeoutInSeconds": INVOCATION_TIMEOUT_S,
+            "InvocationsMaxRetries": 1,
+        },
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"{prefix}/input/"}},
             "ContentType": JSONLINES,

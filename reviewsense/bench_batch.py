@@ -44,8 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = bs.run_batch(batch, out, scorer.score, str(model), progress_interval_s=5.0)
         total_s = time.perf_counter() - started
     rows = len(batch.rows)
-    print(f"| step | rows | seconds | reviews/s |\n|---|---:|---:|---:|")
-    print(f"| read + reject ({args.data.name}) | {batch.total:,} | {read_s:.2f} | {batch.total / read_s:,.0f} |")
+    print("| step | rows | seconds | reviews/s |\n|---|---:|---:|---:|")
+    print(
+        f"| read + reject ({args.data.name}) | {batch.total:,} | {read_s:.2f} | {batch.total / read_s:,.0f} |"
+    )
     print(f"| score + write ({model.name}) | {rows:,} | {summary.seconds:.2f} | {summary.rate:,.0f} |")
     print(f"| end to end | {rows:,} | {total_s:.2f} | {rows / total_s:,.0f} |")
     print(f"rejected: {summary.rejected:,} {summary.reasons}", file=sys.stderr)

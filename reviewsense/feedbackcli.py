@@ -130,7 +130,8 @@ def cmd_score_batch(args: argparse.Namespace) -> int:
     tgt = _target(args) if table or not args.model else None
     batch = bs.read_table(tgt, table) if table else bs.read_file(Path(args.batch))
     print(
-        f"{batch.source}: {batch.total:,} rows, {len(batch.rows):,} to score, {len(batch.rejects):,} rejected",
+        f"{batch.source}: {batch.total:,} rows, {len(batch.rows):,} to score, "
+        f"{len(batch.rejects):,} rejected",
         file=sys.stderr,
         flush=True,
     )
@@ -229,7 +230,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="score a file (CSV with a text column, JSON Lines, JSON, the Kaggle CSV; gzip or not) or a lake "
         "table (table:NAME, e.g. table:reviews) with a Batch Transform job on the champion model",
     )
-    score.add_argument("--out", help="predictions file: .csv, .jsonl or .parquet (rejects: <out>.rejects.jsonl)")
+    score.add_argument(
+        "--out", help="predictions file: .csv, .jsonl or .parquet (rejects: <out>.rejects.jsonl)"
+    )
     score.add_argument(
         "--model", help="score with this model directory or model.tar.gz in this process (no cloud needed)"
     )

@@ -1,4 +1,4 @@
-"""``reviewsense score --batch table:reviews``: the curated lake table, read as ``reviewsense query`` reads it.
+"""``reviewsense score --batch table:reviews``: the curated table, read as ``reviewsense query`` reads it.
 
 The Kaggle file goes through the real ingest handler (moto in-process), so the ``reviews`` table holds
 curated rows with their review ids; the batch reads it through the same SQL path as the query

@@ -148,11 +148,16 @@ def test_a_job_whose_model_cannot_load_fails_with_a_reason_and_cannot_be_stopped
     sm, bucket = cloud.client("sagemaker"), cloud.settings.lake_bucket
     sm.create_model(
         ModelName="rs-batch-missing",
-        PrimaryContainer={"Image": cloud.settings.inference_image, "ModelDataUrl": f"s3://{bucket}/nope/model.tar.gz"},
+        PrimaryContainer={
+            "Image": cloud.settings.inference_image,
+            "ModelDataUrl": f"s3://{bucket}/nope/model.tar.gz",
+        },
         ExecutionRoleArn=localmodel.ROLE,
     )
     name = bt.job_name()
-    cloud.client("s3").put_object(Bucket=bucket, Key=bt.part_key(name, 0), Body=b'{"row": 1, "text": "great"}\n')
+    cloud.client("s3").put_object(
+        Bucket=bucket, Key=bt.part_key(name, 0), Body=b'{"row": 1, "text": "great"}\n'
+    )
     sm.create_transform_job(**bt.transform_request(name, "rs-batch-missing", bucket, "ml.m5.large"))
     wait_until(
         lambda: sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"] != "InProgress",

@@ -44,13 +44,14 @@ def expected_label(text: str) -> str:
 
 def test_csv_with_a_text_column_keeps_ids_and_rejects_bad_rows_with_reasons() -> None:
     data = (
-        "review_id,title,text\n"
-        "a1,Nice,great dress\n"
-        "a2,,\n"  # no text
-        'a3,"Bad","terrible, \'truly\' bad"\n'
-        "a4,too,many,fields\n"  # unreadable
-        ",,great again\n"  # no id: the row number stands in
-    ).encode() + b'a6,,caf\xe9 great\n'  # not UTF-8
+        b"review_id,title,text\n"
+        b"a1,Nice,great dress\n"
+        b"a2,,\n"  # no text
+        b'a3,"Bad","terrible, \'truly\' bad"\n'
+        b"a4,too,many,fields\n"  # unreadable
+        b",,great again\n"  # no id: the row number stands in
+        b"a6,,caf\xe9 great\n"  # not UTF-8
+    )
     batch = bs.parse_file("reviews.csv", data)
     assert [(r.row, r.id, r.title, r.text) for r in batch.rows] == [
         (1, "a1", "Nice", "great dress"),
@@ -113,13 +114,16 @@ def test_a_csv_without_a_text_column_is_refused_before_scoring() -> None:
 
 
 def test_table_records_map_like_files() -> None:
-    records = [
+    records: list[dict[str, object]] = [
         {"review_id": "r-1", "title": None, "text": "great"},
         {"review_id": "r-2", "title": "x", "text": None},
         {"review_id": "r-3", "title": float("nan"), "text": "terrible"},
     ]
     batch = bs.rows_of_records("table:reviews", records)
-    assert [(r.row, r.id, r.title, r.text) for r in batch.rows] == [(1, "r-1", "", "great"), (3, "r-3", "", "terrible")]
+    assert [(r.row, r.id, r.title, r.text) for r in batch.rows] == [
+        (1, "r-1", "", "great"),
+        (3, "r-3", "", "terrible"),
+    ]
     assert [(r.id, r.reason.value) for r in batch.rejects] == [("r-2", "missing_text")]
 
 
@@ -175,11 +179,15 @@ def test_transform_output_is_joined_by_row_number_whatever_its_order() -> None:
     answers = []
     for r in rows:
         label = expected_label(r.text)
-        answers.append({"row": r.row, "SageMakerOutput": {"label": label, "score": 0.9, "probabilities": {label: 0.9}}})
+        answers.append(
+            {"row": r.row, "SageMakerOutput": {"label": label, "score": 0.9, "probabilities": {label: 0.9}}}
+        )
     random.Random(2).shuffle(answers)
     body = ("\n".join(json.dumps(a) for a in answers) + "\n").encode()
     predictions = bt.parse_output(body, {r.row: r for r in rows})
-    assert {(p.row, p.id, p.label) for p in predictions} == {(r.row, r.id, expected_label(r.text)) for r in rows}
+    assert {(p.row, p.id, p.label) for p in predictions} == {
+        (r.row, r.id, expected_label(r.text)) for r in rows
+    }
     with pytest.raises(OperatorError, match="row 99"):
         bt.parse_output(b'{"row": 99, "SageMakerOutput": {}}\n', {r.row: r for r in rows})
 
@@ -221,16 +229,32 @@ def test_outputs_are_in_row_order_with_one_probability_column_per_class(tmp_path
         got = [(r["row"], r["id"], r["label"], r["p_negative"]) for r in rows]
         assert got == [("1", "a", "positive", "0.1"), ("2", "b", "negative", "0.8")]
     elif suffix == ".jsonl":
-        rows = [json.loads(line) for line in out.read_text().splitlines()]
-        assert [(r["row"], r["id"], r["label"], r["probabilities"]["negative"]) for r in rows] == [
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [(r["row"], r["id"], r["label"], r["probabilities"]["negative"]) for r in lines] == [
             (1, "a", "positive", 0.1),
             (2, "b", "negative", 0.8),
         ]
     else:
         table = pq.read_table(out).to_pylist()
         assert table == [
-            {"row": 1, "id": "a", "label": "positive", "score": 0.7, "p_negative": 0.1, "p_neutral": 0.2, "p_positive": 0.7},
-            {"row": 2, "id": "b", "label": "negative", "score": 0.8, "p_negative": 0.8, "p_neutral": 0.1, "p_positive": 0.1},
+            {
+                "row": 1,
+                "id": "a",
+                "label": "positive",
+                "score": 0.7,
+                "p_negative": 0.1,
+                "p_neutral": 0.2,
+                "p_positive": 0.7,
+            },
+            {
+                "row": 2,
+                "id": "b",
+                "label": "negative",
+                "score": 0.8,
+                "p_negative": 0.8,
+                "p_neutral": 0.1,
+                "p_positive": 0.1,
+            },
         ]
     with pytest.raises(OperatorError, match=r"\.csv, \.jsonl or \.parquet"):
         bs.output_format(tmp_path / "preds.xlsx")
@@ -246,13 +270,17 @@ def test_cli_scores_a_file_writes_rejects_next_to_it_and_prints_progress(
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out" / "preds.csv"
-    code = main(["score", "--batch", str(source), "--out", str(out), "--model", str(model), "--progress-seconds", "0"])
+    code = main(
+        ["score", "--batch", str(source), "--out", str(out), "--model", str(model), "--progress-seconds", "0"]
+    )
     captured = capsys.readouterr()
     assert code == 0
     with out.open(newline="") as fh:
         written = list(csv.DictReader(fh))
     assert {(w["id"], w["label"]) for w in written} == {(r.id, expected_label(r.text)) for r in rows}
-    rejects = [json.loads(line) for line in (tmp_path / "out" / "preds.rejects.jsonl").read_text().splitlines()]
+    rejects = [
+        json.loads(line) for line in (tmp_path / "out" / "preds.rejects.jsonl").read_text().splitlines()
+    ]
     assert [(r["row"], r["id"], r["reason"]) for r in rejects] == [
         (11, "empty", "missing_text"),
         (21, "21", "unreadable_row"),
@@ -263,8 +291,15 @@ def test_cli_scores_a_file_writes_rejects_next_to_it_and_prints_progress(
     assert progress[0] == "scored 0/30 (0.0 %)  0 reviews/s  ETA unknown"
     assert re.fullmatch(r"scored 30/30 \(100\.0 %\)  [\d,]+ reviews/s  done", progress[-1])
     out_lines = captured.out.splitlines()
-    assert re.fullmatch(rf"scored 30 of 32 rows in [\d.]+ s \([\d,]+ reviews/s, {re.escape(str(model))}, in this process\) -> {re.escape(str(out))}", out_lines[0])
-    assert out_lines[1] == f"rejected 2 (missing_text 1, unreadable_row 1) -> {tmp_path / 'out' / 'preds.rejects.jsonl'}"
+    assert re.fullmatch(
+        rf"scored 30 of 32 rows in [\d.]+ s \([\d,]+ reviews/s, {re.escape(str(model))}, in this process\) "
+        rf"-> {re.escape(str(out))}",
+        out_lines[0],
+    )
+    assert (
+        out_lines[1]
+        == f"rejected 2 (missing_text 1, unreadable_row 1) -> {tmp_path / 'out' / 'preds.rejects.jsonl'}"
+    )
 
 
 def test_cli_refuses_texts_with_batch_and_batch_without_out(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,10 +1,10 @@
 """The moto patches that hand SageMaker work to ``LocalSageMaker``, and their install / uninstall.
 
 moto 5.2.5 stores training, processing and transform jobs but runs nothing, lacks ``StopTrainingJob``,
-``StopTransformJob`` and ``UpdateEndpoint``, drops a job's ``Environment``, lets a job name be reused, and its ``InvokeEndpoint``
-returns a static body. These patches (pinned to moto 5.2.5, like ``extensions.py``, and applied through
-``patching.Patches``) make the backend and response classes behave as SageMaker does and pass the work to
-the installed manager.
+``StopTransformJob`` and ``UpdateEndpoint``, drops a job's ``Environment``, lets a job name be reused,
+and its ``InvokeEndpoint`` returns a static body. These patches (pinned to moto 5.2.5, like
+``extensions.py``, and applied through ``patching.Patches``) make the backend and response classes behave
+as SageMaker does and pass the work to the installed manager.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def _apply(patches: Patches) -> None:
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     _patch_jobs(patches, SageMakerModelBackend)
+    _patch_transforms(patches, SageMakerModelBackend)
     _patch_endpoints(patches, SageMakerModelBackend)
     _patch_responses(patches, SageMakerResponse)
     _patch_runtime(patches, SageMakerRuntimeResponse)
@@ -63,10 +64,9 @@ def _apply(patches: Patches) -> None:
 def _patch_jobs(patches: Patches, backend_cls: Any) -> None:
     """Training and processing jobs: unique names, Environment kept, run and stopped by the manager."""
     from moto.sagemaker.exceptions import ResourceInUseException
-    from moto.sagemaker.models import FakeProcessingJob, FakeTrainingJob, FakeTransformJob
+    from moto.sagemaker.models import FakeProcessingJob, FakeTrainingJob
 
     original_create_training = backend_cls.create_training_job
-    original_create_transform = backend_cls.create_transform_job
     original_create_processing = backend_cls.create_processing_job
 
     def create_training_job(self: Any, **kwargs: Any) -> Any:
@@ -116,6 +116,19 @@ def _patch_jobs(patches: Patches, backend_cls: Any) -> None:
             )
         _manager().jobs.stop_processing_job(self, job)
 
+    patches.replace(backend_cls, "create_training_job", create_training_job)
+    patches.replace(backend_cls, "stop_training_job", stop_training_job)
+    patches.replace(backend_cls, "create_processing_job", create_processing_job)
+    patches.replace(backend_cls, "stop_processing_job", stop_processing_job)
+
+
+def _patch_transforms(patches: Patches, backend_cls: Any) -> None:
+    """Transform jobs: unique names, run and stopped by the manager (moto has no StopTransformJob)."""
+    from moto.sagemaker.exceptions import ResourceInUseException
+    from moto.sagemaker.models import FakeTransformJob
+
+    original_create_transform = backend_cls.create_transform_job
+
     def create_transform_job(self: Any, **kwargs: Any) -> Any:
         name = kwargs["transform_job_name"]
         if name in self.transform_jobs:
@@ -137,12 +150,8 @@ def _patch_jobs(patches: Patches, backend_cls: Any) -> None:
             )
         _manager().transforms.stop(self, job)
 
-    patches.replace(backend_cls, "create_training_job", create_training_job)
-    patches.replace(backend_cls, "stop_training_job", stop_training_job)
     patches.replace(backend_cls, "create_transform_job", create_transform_job)
     patches.replace(backend_cls, "stop_transform_job", stop_transform_job)
-    patches.replace(backend_cls, "create_processing_job", create_processing_job)
-    patches.replace(backend_cls, "stop_processing_job", stop_processing_job)
 
 
 def _patch_endpoints(patches: Patches, backend_cls: Any) -> None:

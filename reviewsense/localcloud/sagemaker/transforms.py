@@ -25,8 +25,10 @@ import json
 import logging
 import re
 import shutil
+import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ _KEYS = re.compile(r"^\$\[(\s*'[^']+'\s*(,\s*'[^']+'\s*)*)\]$")
 _KEY = re.compile(r"^\$\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
-class _Stopped(Exception):
+class _StoppedError(Exception):
     """The job was asked to stop."""
 
 
@@ -94,6 +96,63 @@ def mini_batches(records: list[bytes], strategy: str, max_payload_bytes: int) ->
     if current:
         batches.append(current)
     return batches
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a transform job's request says about reading, sending and writing its records."""
+
+    input_uri: str
+    output_uri: str
+    gzip: bool
+    split: str
+    strategy: str
+    payload_bytes: int
+    content_type: str
+    accept: str
+    retries: int
+    timeout_s: float
+    assemble: bytes
+    joined: bool
+    uses_json: bool
+    input_filter: Callable[[Any], Any]
+    output_filter: Callable[[Any], Any]
+
+    @classmethod
+    def of(cls, job: Any) -> _Plan:
+        spec = job.transform_input or {}
+        source = (spec.get("DataSource") or {}).get("S3DataSource") or {}
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            kind = source.get("S3DataType")
+            raise JobError(f"ClientError: the local cloud runs S3Prefix inputs only, not {kind}")
+        split = str(spec.get("SplitType") or "None")
+        if split not in ("Line", "None"):
+            raise JobError(f"ClientError: the local cloud splits Line or None, not {split}")
+        output = job.transform_output or {}
+        processing = job.data_processing or {}
+        joined = (processing.get("JoinSource") or "None") == "Input"
+        filters = (processing.get("InputFilter") or "$", processing.get("OutputFilter") or "$")
+        content_type = str(spec.get("ContentType") or "application/octet-stream")
+        client = job.model_client_config or {}
+        payload_mb = 6 if job.max_payload_in_mb is None else int(job.max_payload_in_mb)
+        return cls(
+            input_uri=str(source["S3Uri"]),
+            output_uri=str(output["S3OutputPath"]),
+            gzip=spec.get("CompressionType") == "Gzip",
+            split=split,
+            strategy=str(job.batch_strategy or "MultiRecord"),
+            # 0: no limit (SageMaker then streams each object in one chunked request)
+            payload_bytes=payload_mb * MB if payload_mb else sys.maxsize,
+            content_type=content_type,
+            accept=str(output.get("Accept") or content_type),
+            retries=int(client.get("InvocationsMaxRetries") or 0),
+            timeout_s=float(client.get("InvocationsTimeoutInSeconds") or 600),
+            assemble=b"\n" if output.get("AssembleWith") == "Line" else b"",
+            joined=joined,
+            uses_json=joined or filters != ("$", "$"),
+            input_filter=json_filter(filters[0]),
+            output_filter=json_filter(filters[1]),
+        )
 
 
 class Transforms:
@@ -170,7 +229,7 @@ class Transforms:
         try:
             server = self._start_server(backend, job, work)
             self._transform(job, server, stop)
-        except _Stopped:
+        except _StoppedError:
             self._finish(job, "Stopped")
             return
         except JobError as exc:
@@ -188,7 +247,7 @@ class Transforms:
     def _start_server(self, backend: Any, job: Any, work: Path) -> VariantServer:
         model = backend._models.get(job.model_name)
         if model is None:
-            raise JobError(f"ClientError: Could not find model \"{job.model_name}\".")
+            raise JobError(f'ClientError: Could not find model "{job.model_name}".')
         container = model.primary_container or (model.containers[0] if model.containers else {})
         url = container.get("ModelDataUrl")
         if not url:
@@ -216,33 +275,12 @@ class Transforms:
         return server
 
     def _transform(self, job: Any, server: VariantServer, stop: threading.Event) -> None:
-        spec = job.transform_input or {}
-        source = (spec.get("DataSource") or {}).get("S3DataSource") or {}
-        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-            raise JobError(f"ClientError: the local cloud runs S3Prefix inputs only, not {source.get('S3DataType')}")
-        split = spec.get("SplitType") or "None"
-        if split not in ("Line", "None"):
-            raise JobError(f"ClientError: the local cloud splits Line or None, not {split}")
-        output = job.transform_output or {}
-        processing = job.data_processing or {}
-        joined = (processing.get("JoinSource") or "None") == "Input"
-        input_filter = json_filter(processing.get("InputFilter"))
-        output_filter = json_filter(processing.get("OutputFilter"))
-        uses_json = joined or (processing.get("InputFilter") or "$") != "$" or (
-            processing.get("OutputFilter") or "$"
-        ) != "$"
-        content_type = str(spec.get("ContentType") or "application/octet-stream")
-        accept = str(output.get("Accept") or content_type)
-        payload = int(job.max_payload_in_mb if job.max_payload_in_mb is not None else 6) * MB or 6 * MB
-        strategy = str(job.batch_strategy or "MultiRecord")
-        retries = int((job.model_client_config or {}).get("InvocationsMaxRetries", 0) or 0)
-        timeout = float((job.model_client_config or {}).get("InvocationsTimeoutInSeconds", 600) or 600)
-        assemble = "\n" if output.get("AssembleWith") == "Line" else ""
-        bucket, prefix = split_s3_uri(str(source["S3Uri"]))
-        base = prefix if prefix.endswith("/") or not prefix else prefix.rsplit("/", 1)[0] + "/"
-        out_bucket, out_prefix = split_s3_uri(str(output["S3OutputPath"]))
-        out_prefix = out_prefix.rstrip("/")
+        plan = _Plan.of(job)
         s3 = self.ws.clients.get("s3")
+        bucket, prefix = split_s3_uri(plan.input_uri)
+        base = prefix if prefix.endswith("/") or not prefix else prefix.rsplit("/", 1)[0] + "/"
+        out_bucket, out_prefix = split_s3_uri(plan.output_uri)
+        out_prefix = out_prefix.rstrip("/")
         keys = [
             str(o["Key"])
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -250,50 +288,54 @@ class Transforms:
             if not str(o["Key"]).endswith("/")
         ]
         if not keys:
-            raise JobError(f"ClientError: no objects found under {source['S3Uri']}")
+            raise JobError(f"ClientError: no objects found under {plan.input_uri}")
         for key in sorted(keys):
             if stop.is_set():
-                raise _Stopped
+                raise _StoppedError
             data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            if spec.get("CompressionType") == "Gzip":
-                data = gzip.decompress(data)
-            records = [line for line in data.split(b"\n") if line.strip()] if split == "Line" else [data]
-            results: list[bytes] = []
-            for batch in mini_batches(records, strategy, payload):
-                if stop.is_set():
-                    raise _Stopped
-                parsed = [json.loads(r) for r in batch] if uses_json else []
-                sent = [json.dumps(input_filter(p)).encode() for p in parsed] if uses_json else batch
-                body = b"\n".join(sent)
-                answer = self._invoke(server, body, content_type, accept, retries, timeout, key)
-                if not joined and not uses_json:
-                    results.append(answer.rstrip(b"\n"))
-                    continue
-                answers = [json.loads(line) for line in answer.decode("utf-8").splitlines() if line.strip()]
-                if strategy == "SingleRecord" and len(answers) != 1:
-                    answers = [json.loads(answer)]
-                if len(answers) != len(batch):
-                    raise JobError(
-                        f"ClientError: {key}: the model answered {len(answers)} records for {len(batch)} "
-                        "inputs, so they cannot be joined (answer one line per input record)"
-                    )
-                for record, out in zip(parsed, answers, strict=True):
-                    value = join_records(record, out) if joined else out
-                    results.append(json.dumps(output_filter(value), ensure_ascii=False).encode("utf-8"))
+            body = self._transform_object(plan, server, stop, key, data)
             relative = key[len(base) :] if key.startswith(base) else key.rsplit("/", 1)[-1]
             target = f"{out_prefix}/{relative}.out" if out_prefix else f"{relative}.out"
-            body_out = assemble.encode().join(results) + (b"\n" if assemble and results else b"")
-            s3.put_object(Bucket=out_bucket, Key=target, Body=body_out)
+            s3.put_object(Bucket=out_bucket, Key=target, Body=body)
             job.last_modified_time = utcnow()
 
-    @staticmethod
-    def _invoke(
-        server: VariantServer, body: bytes, content_type: str, accept: str, retries: int, timeout: float, key: str
+    def _transform_object(
+        self, plan: _Plan, server: VariantServer, stop: threading.Event, key: str, data: bytes
     ) -> bytes:
+        """One input object's ``.out`` body: its records sent in mini-batches, answers joined/filtered."""
+        if plan.gzip:
+            data = gzip.decompress(data)
+        records = [line for line in data.split(b"\n") if line.strip()] if plan.split == "Line" else [data]
+        results: list[bytes] = []
+        for batch in mini_batches(records, plan.strategy, plan.payload_bytes):
+            if stop.is_set():
+                raise _StoppedError
+            if not plan.uses_json:
+                results.append(self._invoke(server, plan, b"\n".join(batch), key).rstrip(b"\n"))
+                continue
+            parsed = [json.loads(r) for r in batch]
+            body = b"\n".join(json.dumps(plan.input_filter(p)).encode() for p in parsed)
+            answer = self._invoke(server, plan, body, key)
+            answers = [json.loads(line) for line in answer.decode("utf-8").splitlines() if line.strip()]
+            if plan.strategy == "SingleRecord" and len(answers) != 1:
+                answers = [json.loads(answer)]
+            if len(answers) != len(batch):
+                raise JobError(
+                    f"ClientError: {key}: the model answered {len(answers)} records for {len(batch)} "
+                    "inputs, so they cannot be joined (answer one line per input record)"
+                )
+            for record, out in zip(parsed, answers, strict=True):
+                value = join_records(record, out) if plan.joined else out
+                results.append(json.dumps(plan.output_filter(value), ensure_ascii=False).encode("utf-8"))
+        return plan.assemble.join(results) + (b"\n" if plan.assemble and results else b"")
+
+    @staticmethod
+    def _invoke(server: VariantServer, plan: _Plan, body: bytes, key: str) -> bytes:
         last = ""
-        for _ in range(retries + 1):
+        headers = {"Content-Type": plan.content_type, "Accept": plan.accept}
+        for _ in range(plan.retries + 1):
             try:
-                status, out, _type = server.invoke(body, {"Content-Type": content_type, "Accept": accept}, timeout)
+                status, out, _type = server.invoke(body, headers, plan.timeout_s)
             except OSError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 continue
@@ -302,4 +344,6 @@ class Transforms:
             last = f"{status}: {out.decode('utf-8', 'replace')[:400]}"
             if status < 500:
                 break
-        raise JobError(f"ClientError: {key}: the model container answered {last}. See the job's log for more.")
+        raise JobError(
+            f"ClientError: {key}: the model container answered {last}. See the job's log for more."
+        )
