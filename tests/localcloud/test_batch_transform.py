@@ -9,6 +9,7 @@ botocore's model) and the local SageMaker runs the job with the model's own serv
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import random
@@ -18,16 +19,19 @@ from dataclasses import replace
 from typing import Any
 
 import boto3
+import pyarrow.parquet as pq
 import pytest
 
 from chalicelib.config import Settings
 from reviewsense import batchscore as bs
 from reviewsense import batchtransform as bt
 from reviewsense import localmodel
+from reviewsense.cli import main
 from reviewsense.errors import OperatorError
 from reviewsense.target import Target
 from tests.helpers.cloud import InProcessCloud, in_process_cloud
 from tests.helpers.paths import ROOT
+from tests.helpers.reviews import make_kaggle_frame
 from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.localcloud
@@ -171,3 +175,31 @@ def test_a_job_whose_model_cannot_load_fails_with_a_reason_and_cannot_be_stopped
         sm.stop_transform_job(TransformJobName=name)
     with pytest.raises(sm.exceptions.ResourceInUse):
         sm.create_transform_job(**bt.transform_request(name, "rs-batch-missing", bucket, "ml.m5.large"))
+
+
+def test_the_command_scores_the_raw_kaggle_csv_on_the_local_cloud(
+    cloud: Cloud, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = make_kaggle_frame(n=40)
+    raw = tmp_path / "kaggle.csv.gz"
+    raw.write_bytes(gzip.compress(frame.to_csv(index=True).encode("utf-8")))
+    out = tmp_path / "kaggle-scores.parquet"
+    monkeypatch.setenv("REVIEWSENSE_HOME", str(cloud.options.home))  # where endpoint.json is
+    code = main(["score", "--batch", str(raw), "--out", str(out), "--poll-seconds", "0.2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    scored = pq.read_table(out).to_pylist()
+    texts = {str(i): t for i, t in frame["Review Text"].items() if isinstance(t, str)}
+    assert [r["id"] for r in scored] == list(texts)  # the Kaggle index, in input order, rows 13 and 47 out
+    for r in scored:  # the linear model knows only "great" and "terrible": anything else is a tie
+        text = texts[r["id"]]
+        if "great" in text and "terrible" not in text:
+            assert r["label"] == "positive", text
+    rejects = [
+        json.loads(line) for line in (tmp_path / "kaggle-scores.rejects.jsonl").read_text().splitlines()
+    ]
+    assert [(r["id"], r["reason"]) for r in rejects] == [("13", "missing_text")]
+    assert re.search(r"transform job rs-batch-[\d-]+-[0-9a-f]{6} on model rs-batch-test-\d+", captured.err)
+    assert re.search(
+        r"scored 39 of 40 rows in [\d.]+ s \([\d,]+ reviews/s, transform job rs-batch-", captured.out
+    )
