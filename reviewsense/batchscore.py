@@ -191,16 +191,10 @@ def parse_file(name: str, data: bytes) -> BatchInput:
         # no required columns: a record without text is rejected below, with its id
         records = read_records(file_format, text, required={}, max_field_chars=MAX_TEXT_CHARS * 4)
         for record in records:
-            if record.fields is None:
+            if record.fields is None:  # a line that is not CSV of the header's width, or not JSON
                 assert record.error is not None
-                reason = (
-                    RejectReason.MISSING_TEXT
-                    if record.error.reason is QuarantineReason.MISSING_REQUIRED_COLUMNS
-                    else RejectReason.UNREADABLE_ROW
-                )
-                out.rejects.append(
-                    Reject(record.number, str(record.number), reason, record.error.detail, record.raw)
-                )
+                reason, detail = RejectReason.UNREADABLE_ROW, record.error.detail
+                out.rejects.append(Reject(record.number, str(record.number), reason, detail, record.raw))
                 continue
             _add(out, map_record(record.number, record.fields, record.raw))
     except RecordError as exc:  # a JSON document that cannot be read at all
