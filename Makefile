@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 
 .PHONY: install demo test check lint typecheck unit functional localcloud training test-slow test-random \
-        local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency bench-event-sources bench-feedback bench-serve bench-batch featurize train-linear train-demo train-best \
+        local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency bench-event-sources bench-feedback bench-serve featurize train-linear train-demo train-best \
         bench-train install-mpnet train-best-gpu clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt training/requirements.txt pyproject.toml
@@ -80,6 +80,7 @@ bench-serve: install
 
 ## Batch scoring of the full shared dataset: `reviewsense score --batch --model` in process, and the same rows as a
 ## transform job on an in-process local cloud (MODEL=... for another artifact; default the tiny linear model).
+.PHONY: bench-batch
 bench-batch: install
 	$(BIN)/python -m reviewsense.bench_batch --data $(DATA) --local-cloud $(if $(MODEL),--model $(MODEL))
 
