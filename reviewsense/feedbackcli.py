@@ -1,5 +1,7 @@
 """``reviewsense feedback ...`` and ``reviewsense score``: the real-time feedback fan-in from a terminal.
 
+``score --batch`` scores a whole file or lake table (``reviewsense.batchscore``).
+
 The commands only: they parse options, call ``reviewsense.feedbackops`` against the local cloud or an
 AWS stage (``--stage``/``--profile``, resolved by ``reviewsense.target``) and print the result.
 """
@@ -112,7 +114,52 @@ def cmd_replay_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score_batch(args: argparse.Namespace) -> int:
+    """``score --batch SOURCE --out PATH [--model PATH]``: see ``reviewsense.batchscore``."""
+    from reviewsense import batchscore as bs
+
+    if args.texts:
+        print("error: give texts to score or --batch, not both", file=sys.stderr)
+        return 2
+    if not args.batch or not args.out:
+        print("error: --batch SOURCE needs --out PATH (and --out/--model need --batch)", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    bs.output_format(out)
+    table = bs.table_name(args.batch)
+    tgt = _target(args) if table or not args.model else None
+    batch = bs.read_table(tgt, table) if table else bs.read_file(Path(args.batch))
+    print(
+        f"{batch.source}: {batch.total:,} rows, {len(batch.rows):,} to score, "
+        f"{len(batch.rejects):,} rejected",
+        file=sys.stderr,
+        flush=True,
+    )
+    if args.model:
+        scorer: Any = bs.LocalModelScorer(Path(args.model))
+        engine = f"{args.model}, in this process"
+    else:
+        from reviewsense.batchtransform import TransformJobScorer
+
+        assert tgt is not None
+        scorer = TransformJobScorer(tgt, poll_s=args.poll_seconds)
+        engine = f"transform job {scorer.name} ({tgt.stage})"
+    summary = bs.run_batch(batch, out, scorer.score, engine, progress_interval_s=args.progress_seconds)
+    reasons = ", ".join(f"{k} {v}" for k, v in summary.reasons.items()) or "none"
+    print(
+        f"scored {summary.scored:,} of {summary.total:,} rows in {summary.seconds:.1f} s "
+        f"({summary.rate:,.0f} reviews/s, {summary.engine}) -> {summary.out}"
+    )
+    print(f"rejected {summary.rejected:,} ({reasons}) -> {summary.rejects}")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
+    if args.batch or args.out or args.model:
+        return cmd_score_batch(args)
+    if not args.texts:
+        print("error: give at least one text to score, or --batch SOURCE --out PATH", file=sys.stderr)
+        return 2
     results = ops.score_texts(_target(args), args.texts)
     if args.json:
         for text, p in results:
@@ -170,7 +217,25 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     replay.add_argument("--max", type=int, default=None)
     replay.set_defaults(func=cmd_replay_dlq)
 
-    score = sub.add_parser("score", parents=[common], help="score texts on the live endpoint")
-    score.add_argument("texts", nargs="+")
+    score = sub.add_parser(
+        "score",
+        parents=[common],
+        help="score texts on the live endpoint, or a whole file or lake table (--batch)",
+    )
+    score.add_argument("texts", nargs="*")
     score.add_argument("--json", action="store_true")
+    score.add_argument(
+        "--batch",
+        metavar="PATH_OR_TABLE",
+        help="score a file (CSV with a text column, JSON Lines, JSON, the Kaggle CSV; gzip or not) or a lake "
+        "table (table:NAME, e.g. table:reviews) with a Batch Transform job on the champion model",
+    )
+    score.add_argument(
+        "--out", help="predictions file: .csv, .jsonl or .parquet (rejects: <out>.rejects.jsonl)"
+    )
+    score.add_argument(
+        "--model", help="score with this model directory or model.tar.gz in this process (no cloud needed)"
+    )
+    score.add_argument("--poll-seconds", type=float, default=2.0, help="transform job polling interval")
+    score.add_argument("--progress-seconds", type=float, default=1.0, help="progress line interval")
     score.set_defaults(func=cmd_score)

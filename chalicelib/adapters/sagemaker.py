@@ -146,3 +146,15 @@ class SageMakerGateway:
             if not page.get("NextToken"):
                 return names
             kwargs["NextToken"] = page["NextToken"]
+
+    # -- batch transform jobs ---------------------------------------------------------------------------
+
+    def create_transform_job(self, request: dict[str, Any]) -> str:
+        """CreateTransformJob with the request as given; returns the job's ARN."""
+        return str(self._call("create_transform_job", **request)["TransformJobArn"])
+
+    def describe_transform_job(self, name: str) -> dict[str, Any]:
+        return self._call("describe_transform_job", TransformJobName=name)
+
+    def stop_transform_job(self, name: str) -> None:
+        self._call("stop_transform_job", TransformJobName=name)

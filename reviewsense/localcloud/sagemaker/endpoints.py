@@ -315,6 +315,16 @@ class Endpoints:
         folder = self.ws.work_dir / "containers" / endpoint / str(variant["VariantName"])
         return containers.guarded_env(container, folder, [model_dir / "code"], installed, env)
 
+    def fetch_model(self, url: str) -> Path:
+        """A model.tar.gz extracted once per (URL, ETag): shared with the transform jobs."""
+        return self._fetch_model(url)
+
+    def container_env(
+        self, name: str, variant: dict[str, Any], model_dir: Path, env: dict[str, str]
+    ) -> dict[str, str]:
+        """The serving container's environment for a model server (endpoint variant or transform job)."""
+        return self._container_env(name, variant, model_dir, env)
+
     def _retire(self, deployment: Deployment, drain_s: float = 30.0) -> None:
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:

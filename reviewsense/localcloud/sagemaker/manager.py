@@ -18,10 +18,11 @@ from reviewsense.localcloud.sagemaker.capture import CaptureWriter
 from reviewsense.localcloud.sagemaker.common import Clients, Workspace, job_env
 from reviewsense.localcloud.sagemaker.endpoints import Endpoints
 from reviewsense.localcloud.sagemaker.jobs import Jobs
+from reviewsense.localcloud.sagemaker.transforms import Transforms
 
 
 class LocalSageMaker:
-    """Owns the local cloud's running training/processing jobs and endpoint variant servers."""
+    """Owns the local cloud's running training/processing/transform jobs and endpoint variant servers."""
 
     def __init__(
         self,
@@ -50,6 +51,9 @@ class LocalSageMaker:
         self.endpoints = Endpoints(
             ws, self._capture, server_start_timeout_s, invoke_timeout_s=invoke_timeout_s
         )
+        self.transforms = Transforms(
+            ws, self.endpoints.fetch_model, self.endpoints.container_env, server_start_timeout_s
+        )
 
     def resume(self) -> None:
         """After a restart: running jobs become Failed; endpoints that were serving are served again."""
@@ -58,6 +62,7 @@ class LocalSageMaker:
         for regions in list(dict.values(sagemaker_backends)):
             for backend in list(dict.values(regions)):
                 self.jobs.fail_interrupted(backend)
+                self.transforms.fail_interrupted(backend)
                 self.endpoints.resume(backend)
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
@@ -65,6 +70,7 @@ class LocalSageMaker:
         self.endpoints.close()
         deadline = time.monotonic() + timeout_s
         self.jobs.stop_all("the local cloud was stopped", deadline)
+        self.transforms.stop_all()
         for thread in list(self._threads):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.endpoints.shutdown()

@@ -1,10 +1,10 @@
 """The moto patches that hand SageMaker work to ``LocalSageMaker``, and their install / uninstall.
 
-moto 5.2.5 stores training and processing jobs but runs nothing, lacks ``StopTrainingJob`` and
-``UpdateEndpoint``, drops a job's ``Environment``, lets a job name be reused, and its ``InvokeEndpoint``
-returns a static body. These patches (pinned to moto 5.2.5, like ``extensions.py``, and applied through
-``patching.Patches``) make the backend and response classes behave as SageMaker does and pass the work to
-the installed manager.
+moto 5.2.5 stores training, processing and transform jobs but runs nothing, lacks ``StopTrainingJob``,
+``StopTransformJob`` and ``UpdateEndpoint``, drops a job's ``Environment``, lets a job name be reused,
+and its ``InvokeEndpoint`` returns a static body. These patches (pinned to moto 5.2.5, like
+``extensions.py``, and applied through ``patching.Patches``) make the backend and response classes behave
+as SageMaker does and pass the work to the installed manager.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def _apply(patches: Patches) -> None:
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     _patch_jobs(patches, SageMakerModelBackend)
+    _patch_transforms(patches, SageMakerModelBackend)
     _patch_endpoints(patches, SageMakerModelBackend)
     _patch_responses(patches, SageMakerResponse)
     _patch_runtime(patches, SageMakerRuntimeResponse)
@@ -121,6 +122,38 @@ def _patch_jobs(patches: Patches, backend_cls: Any) -> None:
     patches.replace(backend_cls, "stop_processing_job", stop_processing_job)
 
 
+def _patch_transforms(patches: Patches, backend_cls: Any) -> None:
+    """Transform jobs: unique names, run and stopped by the manager (moto has no StopTransformJob)."""
+    from moto.sagemaker.exceptions import ResourceInUseException
+    from moto.sagemaker.models import FakeTransformJob
+
+    original_create_transform = backend_cls.create_transform_job
+
+    def create_transform_job(self: Any, **kwargs: Any) -> Any:
+        name = kwargs["transform_job_name"]
+        if name in self.transform_jobs:
+            arn = FakeTransformJob.arn_formatter(name, self.account_id, self.region_name)
+            raise ResourceInUseException(message=f"Transform job {arn} already exists: names must be unique")
+        job = original_create_transform(self, **kwargs)
+        _manager().transforms.submit(self, job)
+        return job
+
+    def stop_transform_job(self: Any, transform_job_name: str) -> None:
+        job = self.transform_jobs.get(transform_job_name)
+        if job is None:
+            arn = FakeTransformJob.arn_formatter(transform_job_name, self.account_id, self.region_name)
+            raise validation_error(f"Could not find transform job '{arn}'.")
+        if job.transform_job_status != "InProgress":
+            status = job.transform_job_status
+            raise validation_error(
+                f"The request was rejected because the transform job is in status {status}."
+            )
+        _manager().transforms.stop(self, job)
+
+    patches.replace(backend_cls, "create_transform_job", create_transform_job)
+    patches.replace(backend_cls, "stop_transform_job", stop_transform_job)
+
+
 def _patch_endpoints(patches: Patches, backend_cls: Any) -> None:
     """Endpoints: served (created, updated, deleted) by the manager, with SageMaker's status checks."""
     from moto.sagemaker.models import FakeEndpoint
@@ -170,6 +203,10 @@ def _patch_responses(patches: Patches, response_cls: Any) -> None:
         self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
         return EmptyResult()
 
+    def stop_transform_job_action(self: Any) -> Any:
+        self.sagemaker_backend.stop_transform_job(self._get_param("TransformJobName"))
+        return EmptyResult()
+
     def update_endpoint_action(self: Any) -> Any:
         arn = self.sagemaker_backend.update_endpoint(
             endpoint_name=self._get_param("EndpointName"),
@@ -193,6 +230,7 @@ def _patch_responses(patches: Patches, response_cls: Any) -> None:
         response_cls, "create_processing_job", with_environment(response_cls.create_processing_job)
     )
     patches.replace(response_cls, "stop_training_job", stop_training_job_action)
+    patches.replace(response_cls, "stop_transform_job", stop_transform_job_action)
     patches.replace(response_cls, "update_endpoint", update_endpoint_action)
 
 
