@@ -14,7 +14,6 @@ import threading
 from typing import Any
 from urllib.parse import unquote
 
-from reviewsense.localcloud import endpoint_server
 from reviewsense.localcloud.patching import Patches
 from reviewsense.localcloud.sagemaker.common import validation_error
 from reviewsense.localcloud.sagemaker.manager import LocalSageMaker
@@ -205,9 +204,6 @@ def _patch_runtime(patches: Patches, runtime_cls: Any) -> None:
         backend = sagemaker_backends[self.current_account][self.region]
         headers = self.headers
         body = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode("utf-8")
-        too_large = endpoint_server.payload_too_large(len(body))  # SageMaker's 6 MB limit, before any model
-        if too_large is not None:
-            return too_large
         result = _manager().endpoints.invoke(
             backend,
             name,
