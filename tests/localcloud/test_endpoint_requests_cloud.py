@@ -79,6 +79,7 @@ def test_a_body_without_a_review_is_the_containers_400(runtime: Any) -> None:
     assert error["Error"]["Code"] == "ModelError"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert error["OriginalStatusCode"] == 400
+    assert error["Error"]["Message"].startswith("Received client error (400) from champion with message")
     assert (
         error["OriginalMessage"] == "instance 1 has no review text: expected a key 'text' (keys given: 'foo')"
     )
