@@ -66,7 +66,9 @@ def _toolkit_error_base() -> type[Exception]:
 
 
 if TYPE_CHECKING:
-    _ToolkitError = Exception
+
+    class _ToolkitError(Exception): ...
+
 else:
     _ToolkitError = _toolkit_error_base()
 
@@ -134,31 +136,34 @@ def review_instance(item: object, position: str) -> dict[str, str]:
     Stricter than ``normalize_item`` (which scores whatever a data set holds): a request must carry review
     text, so a missing, ``null``, non-string or blank text is refused, never scored as an empty review.
     """
-    if isinstance(item, str):
-        text: object = item
-        title: object = ""
-    elif isinstance(item, Mapping):
-        key = next((k for k in TEXT_KEYS if k in item), None)
-        if key is None:
-            names = ", ".join(repr(str(k)) for k in list(item)[:5]) or "none"
-            raise BadRequestError(
-                f"{position} has no review text: expected a key 'text' (keys given: {names})", "missing_text"
-            )
-        text, title = item[key], item.get("title")
-        if title is not None and not isinstance(title, str) and not _is_nan(title):
-            raise BadRequestError(
-                f"{position}: 'title' must be a string, not {_json_type(title)}", "invalid_text"
-            )
-        if not isinstance(text, str):
-            problem = "missing_text" if text is None or _is_nan(text) else "invalid_text"
-            raise BadRequestError(f"{position}: '{key}' must be a string, not {_json_type(text)}", problem)
-    else:
-        raise BadRequestError(
-            f"{position} is {_json_type(item)}: expected a string or an object with 'text'", "invalid_text"
-        )
+    title, text = _title_and_text(item, position)
     if not text.strip():
         raise BadRequestError(f"{position} has an empty review text", "missing_text")
     return {"title": _clean(title), "text": text.strip()}
+
+
+def _title_and_text(item: object, position: str) -> tuple[object, str]:
+    if isinstance(item, str):
+        return "", item
+    if not isinstance(item, Mapping):
+        raise BadRequestError(
+            f"{position} is {_json_type(item)}: expected a string or an object with 'text'", "invalid_text"
+        )
+    key = next((k for k in TEXT_KEYS if k in item), None)
+    if key is None:
+        names = ", ".join(repr(str(k)) for k in list(item)[:5]) or "none"
+        raise BadRequestError(
+            f"{position} has no review text: expected a key 'text' (keys given: {names})", "missing_text"
+        )
+    text, title = item[key], item.get("title")
+    if title is not None and not isinstance(title, str) and not _is_nan(title):
+        raise BadRequestError(
+            f"{position}: 'title' must be a string, not {_json_type(title)}", "invalid_text"
+        )
+    if not isinstance(text, str):
+        problem = "missing_text" if text is None or _is_nan(text) else "invalid_text"
+        raise BadRequestError(f"{position}: '{key}' must be a string, not {_json_type(text)}", problem)
+    return title, text
 
 
 def _is_nan(value: object) -> bool:
