@@ -5,7 +5,10 @@ server the local cloud runs for every endpoint variant (``reviewsense.localcloud
 the foreground, so that an unmodified boto3 ``sagemaker-runtime`` client pointed at it with
 ``endpoint_url`` gets the answers, headers and errors a SageMaker endpoint gives (as ``mlflow models
 serve`` does for MLflow models). Errors a user can fix (no model there, no serving code, a busy port)
-become ``OperatorError``; Ctrl-C or SIGTERM stops the server and removes an extracted archive.
+become ``OperatorError``; Ctrl-C or SIGTERM stops the server and removes an extracted archive. Requests
+are answered as SageMaker answers them, bad ones included: a body over InvokeEndpoint's 6 MB is refused
+with SageMaker's 413 before the model sees it, and the handler's client errors (400 no review text or a
+body that cannot be read, 406, 415) reach the client as ``ModelError`` with ``OriginalStatusCode``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ Call it with boto3:
   answer = runtime.invoke_endpoint(EndpointName="reviewsense", ContentType="application/json",
                                    Body=json.dumps({{"instances": ["great dress"]}}))
   print(json.loads(answer["Body"].read()))
+Bodies: application/json, application/jsonlines, text/csv (one review per row), text/plain; up to 6 MB.
+Bad requests get client errors (ModelError with OriginalStatusCode 400 / 406 / 415; 413 over 6 MB).
 Ctrl-C stops it."""
 
 

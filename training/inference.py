@@ -18,13 +18,17 @@ A model directory holds:
 
 from __future__ import annotations
 
+import codecs
+import csv
+import importlib
+import io
 import json
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +39,77 @@ DEFAULT_LABELS = ("negative", "neutral", "positive")
 
 JSON_CONTENT_TYPES = ("application/json",)
 JSONLINES_CONTENT_TYPES = ("application/jsonlines", "application/x-jsonlines", "application/jsonl")
+CSV_CONTENT_TYPES = ("text/csv",)
+TEXT_CONTENT_TYPES = ("text/plain",)
+#: The keys of an instance object that may hold the review text, in the order they are looked up.
+TEXT_KEYS = ("text", "review_text", "inputs")
+#: A first CSV row made only of these names (any case) is a header: ``text`` or ``title,text``.
+CSV_HEADERS = (("text",), ("title", "text"))
+
+
+def _toolkit_error_base() -> type[Exception]:
+    """The SageMaker inference toolkit's ``BaseInferenceToolkitError`` when it is installed (the serving
+    container): its transformer answers such an error with the error's ``status_code`` and turns any other
+    exception into a 500. Elsewhere a stand-in of the same name and attributes, which the local endpoint
+    server (``reviewsense.localcloud.endpoint_server.handler_status``) recognises the same way."""
+    try:
+        base: type[Exception] = importlib.import_module(
+            "sagemaker_inference.errors"
+        ).BaseInferenceToolkitError
+    except ImportError:
+
+        class BaseInferenceToolkitError(Exception):
+            """Stand-in for ``sagemaker_inference.errors.BaseInferenceToolkitError`` (same attributes)."""
+
+        base = BaseInferenceToolkitError
+    return base
+
+
+if TYPE_CHECKING:
+
+    class _ToolkitError(Exception): ...
+
+else:
+    _ToolkitError = _toolkit_error_base()
+
+
+class RequestError(_ToolkitError, ValueError):
+    """A request the client must fix: the container answers ``status_code`` with ``message``.
+
+    ``status_code``, ``message`` and ``phrase`` are the attributes the toolkit's ``Transformer.handle_error``
+    reads; ``reason`` is a stable machine-readable name for logs and callers.
+    """
+
+    status_code = 400
+    reason = "bad_request"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        Exception.__init__(self, message)
+        self.message = message
+        self.phrase = message.replace("\r", " ").replace("\n", " ")  # an HTTP reason phrase: one line
+        if reason is not None:
+            self.reason = reason
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadRequestError(RequestError):
+    """400: the body has no review to score, is not valid JSON / JSON Lines / CSV, or is not valid text."""
+
+
+class UnsupportedContentTypeError(RequestError):
+    """415: the request's Content-Type is not one the handler reads."""
+
+    status_code = 415
+    reason = "unsupported_content_type"
+
+
+class NotAcceptableError(RequestError):
+    """406: none of the types in the request's Accept is one the handler writes."""
+
+    status_code = 406
+    reason = "unsupported_accept"
 
 
 def _clean(value: object) -> str:
@@ -53,6 +128,52 @@ def normalize_item(item: object) -> dict[str, str]:
         text = item.get("text", item.get("review_text", item.get("inputs", "")))
         return {"title": _clean(item.get("title")), "text": _clean(text)}
     raise ValueError(f"cannot score {type(item).__name__}: expected a string or an object with 'text'")
+
+
+def review_instance(item: object, position: str) -> dict[str, str]:
+    """One instance of a request as ``{"title", "text"}``, or ``BadRequestError`` naming what is wrong.
+
+    Stricter than ``normalize_item`` (which scores whatever a data set holds): a request must carry review
+    text, so a missing, ``null``, non-string or blank text is refused, never scored as an empty review.
+    """
+    title, text = _title_and_text(item, position)
+    if not text.strip():
+        raise BadRequestError(f"{position} has an empty review text", "missing_text")
+    return {"title": _clean(title), "text": text.strip()}
+
+
+def _title_and_text(item: object, position: str) -> tuple[object, str]:
+    if isinstance(item, str):
+        return "", item
+    if not isinstance(item, Mapping):
+        raise BadRequestError(
+            f"{position} is {_json_type(item)}: expected a string or an object with 'text'", "invalid_text"
+        )
+    key = next((k for k in TEXT_KEYS if k in item), None)
+    if key is None:
+        names = ", ".join(repr(str(k)) for k in list(item)[:5]) or "none"
+        raise BadRequestError(
+            f"{position} has no review text: expected a key 'text' (keys given: {names})", "missing_text"
+        )
+    text, title = item[key], item.get("title")
+    if title is not None and not isinstance(title, str) and not _is_nan(title):
+        raise BadRequestError(
+            f"{position}: 'title' must be a string, not {_json_type(title)}", "invalid_text"
+        )
+    if not isinstance(text, str):
+        problem = "missing_text" if text is None or _is_nan(text) else "invalid_text"
+        raise BadRequestError(f"{position}: '{key}' must be a string, not {_json_type(text)}", problem)
+    return title, text
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _json_type(value: object) -> str:
+    names = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    names.update({list: "a list", dict: "an object"})
+    return names.get(type(value), "an object" if isinstance(value, Mapping) else type(value).__name__)
 
 
 def linear_input(title: str, text: str, text_input: str) -> str:
@@ -283,29 +404,140 @@ def model_fn(model_dir: str, context: object = None) -> SentimentPredictor:
     return SentimentPredictor(model_dir)
 
 
-def input_fn(  # noqa: PLR0911  one return per accepted body shape, the handler contract read top to bottom
-    request_body: str | bytes, request_content_type: str = "application/json"
-) -> list[object]:
-    body = request_body.decode("utf-8") if isinstance(request_body, bytes) else request_body
-    content_type = (request_content_type or "application/json").split(";")[0].strip().lower()
-    if content_type in JSONLINES_CONTENT_TYPES:
-        return [json.loads(line) for line in body.splitlines() if line.strip()]
-    if content_type in JSON_CONTENT_TYPES:
-        payload = json.loads(body)
-        if isinstance(payload, Mapping):
-            if "instances" in payload:
-                return list(payload["instances"])
-            if isinstance(payload.get("inputs"), list):
-                return list(payload["inputs"])
-            return [payload]
-        if isinstance(payload, list):
-            return payload
-        if isinstance(payload, str):
-            return [payload]
-        raise ValueError("JSON body must be {'instances': [...]}, a list, an object or a string")
-    if content_type == "text/plain":
-        return [line for line in body.splitlines() if line.strip()]
-    raise ValueError(f"unsupported content type {request_content_type!r}")
+def input_fn(request_body: str | bytes, request_content_type: str = "application/json") -> list[object]:
+    """The reviews of a request; a client error (``RequestError``) when there is none to score.
+
+    Content types (parameters such as ``charset`` honoured; the body must be valid in that charset,
+    UTF-8 by default, a byte-order mark ignored):
+
+    * ``application/json``: ``{"instances": [...]}``, ``{"inputs": [...]}``, a list, one object or one
+      string; an instance is a string (the text) or an object with ``text`` (or ``review_text`` /
+      ``inputs``) and optionally ``title``; other keys (``feedback_id`` ...) are ignored;
+    * ``application/jsonlines`` (also ``application/x-jsonlines``, ``application/jsonl``): one such
+      instance per line, blank lines skipped;
+    * ``text/csv``: one review per row, RFC 4180 quoting (a field with commas, quotes or line breaks is
+      quoted, ``""`` inside quotes is a quote): one column is the text, two columns are title,text; a first
+      row that is exactly ``text`` or ``title,text`` is a header and skipped; blank lines skipped;
+    * ``text/plain``: one review per line, blank lines skipped.
+
+    Anything else is 415; a body with no review, an instance without text, or a body that is not valid
+    JSON / CSV / text in its charset is 400, with a message saying which instance or line is wrong.
+    """
+    media_type, params = _media_type(request_content_type or "application/json")
+    if media_type not in (
+        *JSON_CONTENT_TYPES,
+        *JSONLINES_CONTENT_TYPES,
+        *CSV_CONTENT_TYPES,
+        *TEXT_CONTENT_TYPES,
+    ):
+        readable = ", ".join(
+            (*JSON_CONTENT_TYPES, *JSONLINES_CONTENT_TYPES[:1], *CSV_CONTENT_TYPES, "text/plain")
+        )
+        raise UnsupportedContentTypeError(
+            f"unsupported content type {request_content_type!r}: send one of {readable}"
+        )
+    body = _decode(request_body, params.get("charset", "utf-8"))
+    if media_type in JSONLINES_CONTENT_TYPES:
+        instances = _json_lines(body)
+    elif media_type in JSON_CONTENT_TYPES:
+        instances = _json_instances(body)
+    elif media_type in CSV_CONTENT_TYPES:
+        instances = _csv_instances(body)
+    else:
+        instances = [line for line in body.splitlines() if line.strip()]
+    if not instances:
+        raise BadRequestError("the request holds no review to score", "no_instances")
+    for number, item in enumerate(instances, start=1):
+        review_instance(item, f"instance {number}")
+    return instances
+
+
+def _media_type(value: str) -> tuple[str, dict[str, str]]:
+    """``type/subtype`` in lower case and the parameters of a Content-Type or Accept entry."""
+    media, *rest = value.split(";")
+    params = {}
+    for param in rest:
+        name, _, val = param.partition("=")
+        params[name.strip().lower()] = val.strip().strip('"')
+    return media.strip().lower(), params
+
+
+def _decode(body: str | bytes, charset: str) -> str:
+    if isinstance(body, str):  # the toolkit already decoded it (application/json, text/csv as UTF-8)
+        return body.removeprefix("\ufeff")
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError as exc:
+        raise UnsupportedContentTypeError(f"unsupported charset {charset!r}: send UTF-8") from exc
+    try:
+        return body.decode("utf-8-sig" if codec == "utf-8" else codec)
+    except UnicodeDecodeError as exc:
+        raise BadRequestError(
+            f"the body is not valid {codec}: byte {exc.start} ({body[exc.start : exc.start + 1]!r}) "
+            f"cannot be decoded; send UTF-8 text or declare its charset",
+            "bad_encoding",
+        ) from exc
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(f"{where} is not valid JSON: {exc}", "invalid_json") from exc
+
+
+def _json_instances(body: str) -> list[object]:
+    payload = _json(body, "the body")
+    if isinstance(payload, Mapping):
+        if "instances" in payload:
+            instances = payload["instances"]
+            if not isinstance(instances, list):
+                raise BadRequestError(
+                    f"'instances' must be a list, not {_json_type(instances)}", "invalid_json"
+                )
+            return list(instances)
+        if isinstance(payload.get("inputs"), list):
+            return list(payload["inputs"])
+        return [payload]
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, str):
+        return [payload]
+    raise BadRequestError(
+        f"the body is {_json_type(payload)}: expected {{'instances': [...]}}, a list, an object or a string",
+        "invalid_json",
+    )
+
+
+def _json_lines(body: str) -> list[object]:
+    return [_json(line, f"line {n}") for n, line in enumerate(body.splitlines(), start=1) if line.strip()]
+
+
+def _csv_instances(body: str) -> list[object]:
+    reader = csv.reader(io.StringIO(body, newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise BadRequestError(
+            f"the body is not valid CSV at line {reader.line_num}: {exc}", "invalid_csv"
+        ) from exc
+    if rows and tuple(cell.strip().lower() for cell in rows[0][1]) in CSV_HEADERS:
+        rows = rows[1:]
+    instances: list[object] = []
+    for line, row in rows:
+        if len(row) > 2:
+            raise BadRequestError(
+                f"CSV row ending at line {line} has {len(row)} columns: expected text, or title,text",
+                "invalid_csv",
+            )
+        title, text = ("", row[0]) if len(row) == 1 else (row[0], row[1])
+        if not text.strip():
+            raise BadRequestError(f"CSV row ending at line {line} has an empty review text", "missing_text")
+        instances.append({"title": title, "text": text})
+    return instances
 
 
 def predict_fn(input_data: list[object], model: SentimentPredictor) -> list[dict[str, Any]]:
@@ -313,9 +545,24 @@ def predict_fn(input_data: list[object], model: SentimentPredictor) -> list[dict
 
 
 def output_fn(prediction: list[dict[str, Any]], accept: str = "application/json") -> str:
-    accept_type = (accept or "application/json").split(";")[0].strip().lower()
-    if accept_type in JSONLINES_CONTENT_TYPES:
-        return "\n".join(json.dumps(p) for p in prediction) + "\n"
-    if accept_type in (*JSON_CONTENT_TYPES, "*/*"):
-        return json.dumps({"predictions": prediction})
-    raise ValueError(f"unsupported accept type {accept!r}")
+    """The predictions in the first type of ``accept`` (a comma-separated list) that the handler writes.
+
+    ``application/json`` (also for ``*/*`` and ``application/*``): ``{"predictions": [...]}``;
+    ``application/jsonlines``: one prediction per line; ``text/csv``: one row per review, no header:
+    ``label,score,<probability of each label, in label order>``. Anything else is 406.
+    """
+    for entry in (accept or "application/json").split(","):
+        accept_type, _ = _media_type(entry)
+        if accept_type in JSONLINES_CONTENT_TYPES:
+            return "".join(json.dumps(p) + "\n" for p in prediction)
+        if accept_type in (*JSON_CONTENT_TYPES, "*/*", "application/*"):
+            return json.dumps({"predictions": prediction})
+        if accept_type in CSV_CONTENT_TYPES:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            for p in prediction:
+                writer.writerow([p["label"], p["score"], *p["probabilities"].values()])
+            return out.getvalue()
+    raise NotAcceptableError(
+        f"unsupported accept type {accept!r}: ask for application/json, application/jsonlines or text/csv"
+    )

@@ -14,8 +14,12 @@ at most ``attempts`` calls in all: throttling and 5xx codes (``chalicelib.adapte
 model). When every attempt failed the last one becomes ``DependencyUnavailableError``. A missing
 endpoint (``ValidationError`` "Endpoint ... not found.") is not retried here and becomes
 ``ResourceNotFoundError``, so the fan-in fails those records (they reach the DLQ with the error and are
-replayed once the endpoint is back). Anything else (another ``ValidationError``, a ``ModelError`` for a
-4xx, AccessDenied) is not retried and reaches the caller unchanged.
+replayed once the endpoint is back). A request the model refuses, a ``ModelError`` whose container
+answered a client error (400 no review text / bad body, 406, 415; not 408 or 429) or SageMaker's own 413
+for a body over 6 MB, becomes ``ModelRejectedError`` with its quarantine reason
+(``chalicelib.domain.model_rejection``), decided by the status, never the message: the caller quarantines
+those records instead of retrying. Anything else (another ``ValidationError``, AccessDenied) is not
+retried and reaches the caller unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws_errors import error_code, error_message, is_not_found, is_retryable
+from chalicelib.domain.model_rejection import ModelRejection, model_rejection
 from chalicelib.errors import DependencyUnavailableError, ResourceNotFoundError, TerminalError
 
 #: InvokeEndpoint codes that mean "try again later" beyond the generic throttling/5xx ones.
@@ -41,8 +46,39 @@ RETRYABLE_MODEL_STATUSES = frozenset({429, 500, 502, 503, 504})
 INFERENCE_ID = re.compile(r"^[!-~][ -~]{0,63}$")
 
 
+#: SageMaker's own answer to a body over InvokeEndpoint's 6 MB (no error type: botocore's code is "413").
+PAYLOAD_TOO_LARGE_STATUS = 413
+
+
 class UnexpectedPredictionsError(TerminalError):
     """The endpoint answered, but not with one prediction per instance in the served shape."""
+
+
+class ModelRejectedError(TerminalError):
+    """The endpoint refused the request with a client error: ``rejection`` is the quarantine reason,
+    ``status`` the HTTP status (the container's ``OriginalStatusCode``, or SageMaker's 413)."""
+
+    def __init__(self, status: int, rejection: ModelRejection, message: str) -> None:
+        super().__init__(f"{rejection.value} ({status}): {message}")
+        self.status = status
+        self.rejection = rejection
+        self.detail = message
+
+
+def rejected_by_model(exc: ClientError) -> ModelRejectedError | None:
+    """The client error of an ``InvokeEndpoint`` failure (by code and status), or ``None``."""
+    code = error_code(exc)
+    if code == "ModelError":
+        original = exc.response.get("OriginalStatusCode")
+        status = int(original) if original is not None else 0
+        message = str(exc.response.get("OriginalMessage") or error_message(exc))
+    else:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if status != PAYLOAD_TOO_LARGE_STATUS:
+            return None
+        message = error_message(exc)
+    rejection = model_rejection(status)
+    return None if rejection is None else ModelRejectedError(status, rejection, message)
 
 
 @dataclass(frozen=True)
@@ -107,6 +143,9 @@ class SageMakerRuntimeScorer:
             except ClientError as exc:
                 if is_not_found(exc):
                     raise ResourceNotFoundError(error_message(exc)) from exc
+                rejected = rejected_by_model(exc)
+                if rejected is not None:
+                    raise rejected from exc
                 if not is_retryable_invoke_error(exc):
                     raise
                 if attempt == self._attempts:

@@ -12,6 +12,12 @@ fan-in Lambda reads it in batches of up to 10 and, for a batch:
    twice), reuses the stored prediction of an item a failed delivery left incomplete, and scores the
    rest in ONE ``InvokeEndpoint`` call (each instance carries its feedback id; the batch id is the
    ``InferenceId``); every new prediction is stored with a conditional put (first writer wins).
+   When the model refuses the call with a client error (``ModelRejectedError``: 400 a record without
+   review text, 413 a body over 6 MB, ...), retrying cannot help: the batch is split in halves and
+   scored again until the refused records stand alone (a refusal of the request itself, 406 / 415,
+   refuses every record at once), and each refused record is written to
+   ``quarantine/feedback/<channel>/`` with its reason (``chalicelib.domain.model_rejection``); the
+   good records of the batch are scored as usual.
 3. writes the predictions not yet in the lake to ``curated/predictions/channel=/ingest_date=`` Parquet
    (Glue table ``predictions``), one file per partition named after its feedback ids.
 4. alerts: an alerting negative (``chalicelib.domain.alerts.decide``) of a product is counted in the
@@ -40,7 +46,7 @@ The windows left: a Lambda killed between publishing an alert and storing its me
 alert again on redelivery, and one killed between writing a predictions file and recording it may
 write the rows again in another file if the redelivered batch holds other records.
 
-Why one module of about 650 lines: the five steps share one batch's state (``_Pending``) and its
+Why one module of about 720 lines: the five steps share one batch's state (``_Pending``) and its
 failure bookkeeping, and read top to bottom in the order they run.
 """
 
@@ -55,7 +61,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.adapters.runtime import Prediction
+from chalicelib.adapters.runtime import ModelRejectedError, Prediction
 from chalicelib.adapters.s3 import ObjectNotFoundError, ObjectStore
 from chalicelib.config import Settings
 from chalicelib.domain.alerts import (
@@ -81,6 +87,7 @@ from chalicelib.domain.feedback import (
     RejectedFeedback,
     parse_feedback,
 )
+from chalicelib.domain.model_rejection import splitting_helps
 from chalicelib.domain.pii import mask_pii
 from chalicelib.domain.tables import PREDICTIONS
 from chalicelib.errors import ReviewSenseError
@@ -252,12 +259,12 @@ class FanInService:
         if new:
             report.batch_id = batch_id_for([p.record.feedback_id for p in new])
             try:
-                self._score(new, report)
+                refused = self._score(new, report)
             except ReviewSenseError as exc:
                 logger.warning("scoring failed", extra={"batch_id": report.batch_id, "error": str(exc)})
                 fail(new, exc, "score")
             else:
-                todo.extend(new)
+                todo.extend(p for p in new if p.record.feedback_id not in refused)
         for entry in todo:
             entry.decision = decide(entry.item["label"], entry.item["probabilities"], self.policy)
         try:
@@ -377,18 +384,15 @@ class FanInService:
 
     # -- scoring and the lake ------------------------------------------------------------------------
 
-    def _score(self, new: list[_Pending], report: FanInReport) -> None:
-        instances = [
-            {"feedback_id": p.record.feedback_id, "text": p.record.text, "title": p.record.title or ""}
-            for p in new
-        ]
-        predictions = self._scorer.score(report.batch_id, instances)
+    def _score(self, new: list[_Pending], report: FanInReport) -> set[str]:
+        """Score and store ``new``; the records the model refuses are quarantined: their feedback ids."""
+        scored, refused = self._score_parts(new)
         scored_at = utc_iso(self._clock())
-        for entry, prediction in zip(new, predictions, strict=True):
+        for entry, batch_id, prediction in scored:
             item = {
                 "id": entry.record.feedback_id,
                 **entry.record.to_dict(),
-                "batch_id": report.batch_id,
+                "batch_id": batch_id,
                 "label": prediction.label,
                 "score": prediction.score,
                 "probabilities": prediction.probabilities,
@@ -400,6 +404,67 @@ class FanInService:
                 entry.item = item
             else:  # another delivery stored it first: use its prediction, not ours
                 entry.item = self._feedback.get(entry.record.feedback_id) or item
+        for entry, rejected in refused:
+            self._quarantine_refused(entry, rejected)
+        report.quarantined += len(refused)
+        return {entry.record.feedback_id for entry, _ in refused}
+
+    def _score_parts(
+        self, entries: list[_Pending]
+    ) -> tuple[list[tuple[_Pending, str, Prediction]], list[tuple[_Pending, ModelRejectedError]]]:
+        """(entry, batch id, prediction) of the records scored, (entry, refusal) of those the model refused.
+
+        One call for all; a refused call whose records can be told apart is split in halves (each half a
+        call of its own, its batch id the ``InferenceId``), down to the single records that are refused.
+        """
+        batch_id = batch_id_for([p.record.feedback_id for p in entries])
+        instances = [
+            {"feedback_id": p.record.feedback_id, "text": p.record.text, "title": p.record.title or ""}
+            for p in entries
+        ]
+        try:
+            predictions = self._scorer.score(batch_id, instances)
+        except ModelRejectedError as exc:
+            if len(entries) == 1 or not splitting_helps(exc.rejection):
+                return [], [(entry, exc) for entry in entries]
+            half = len(entries) // 2
+            first, second = self._score_parts(entries[:half]), self._score_parts(entries[half:])
+            return first[0] + second[0], first[1] + second[1]
+        return [(e, batch_id, p) for e, p in zip(entries, predictions, strict=True)], []
+
+    def _quarantine_refused(self, entry: _Pending, rejected: ModelRejectedError) -> None:
+        """One object per refused record (keyed by its feedback id, so rewritten on redelivery), with the
+        record as parsed (PII masked) so that it can be corrected and sent again."""
+        record = entry.record
+        channel = record.channel if record.channel.isalnum() else "unknown"
+        digest = hashlib.sha256(f"model:{record.feedback_id}".encode()).hexdigest()[:24]
+        key = f"{self._s.feedback_quarantine_prefix}{channel}/{digest}.json"
+        detail = mask_pii(rejected.detail)[:QUARANTINE_EXCERPT_CHARS]
+        self._store.put_json(
+            self._s.lake_bucket,
+            key,
+            {
+                "source": record.source,
+                "channel": record.channel,
+                "feedback_id": record.feedback_id,
+                "sqs_message_ids": sorted(entry.message_ids),
+                "quarantined_at": utc_iso(self._clock()),
+                "rejected": [
+                    {
+                        "source": record.source,
+                        "channel": record.channel,
+                        "reason": rejected.rejection.value,
+                        "detail": detail,
+                    }
+                ],
+                "status": rejected.status,
+                "record": record.to_dict(),
+            },
+        )
+        logger.info(
+            "quarantined feedback the model refused",
+            extra={"key": key, "reason": rejected.rejection.value, "status": rejected.status},
+        )
 
     def _write_predictions(self, entries: list[_Pending]) -> None:
         partitions: dict[tuple[str, str], list[_Pending]] = defaultdict(list)

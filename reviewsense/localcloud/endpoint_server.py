@@ -9,12 +9,18 @@ toolkit does: ``<model_dir>/code/<SAGEMAKER_PROGRAM>`` (default ``inference.py``
 single ``transform_fn``) are called per request. It speaks two protocols on one port:
 
 * the container protocol (``GET /ping``, ``POST /invocations``), which the local cloud's
-  ``InvokeEndpoint`` forwards to: a handler error is answered with the toolkit's status (an exception's
-  ``status_code`` attribute, as the toolkit's own errors carry it, else 500) and its message;
+  ``InvokeEndpoint`` forwards to, with the SageMaker inference toolkit's rules (``sagemaker_inference``
+  ``Transformer.transform``, which the PyTorch serving container runs): a body whose Content-Type is
+  exactly ``application/json`` or ``text/csv`` is decoded as UTF-8 before the handler sees it (a body
+  that is not UTF-8 is then a 500, as there); an error that is a ``BaseInferenceToolkitError`` is
+  answered with its ``status_code`` and ``message`` (``training/inference.py`` raises 400 / 406 / 415
+  that way), any other exception with 500 (a ``status_code`` attribute alone does not count there);
 * the runtime protocol (``POST /endpoints/<any name>/invocations``), what an unmodified boto3
   ``sagemaker-runtime`` client sends: the answer carries ``x-Amzn-Invoked-Production-Variant``, and a
   container error becomes SageMaker's ``ModelError`` (HTTP 424, ``OriginalStatusCode`` /
-  ``OriginalMessage``) as botocore parses it.
+  ``OriginalMessage``) as botocore parses it. A body over InvokeEndpoint's limit (``MAX_PAYLOAD_BYTES``,
+  botocore's ``BodyBlob`` ``max``) is refused before it reaches the model, as SageMaker refuses it:
+  HTTP 413 without an error type, which botocore raises as a ``ClientError`` with code ``"413"``.
 
 Standard library only: it must start in any interpreter that can run the handler.
 
@@ -57,6 +63,13 @@ DEFAULT_VARIANT = "AllTraffic"
 #: ``InvokeEndpoint``'s request URI in botocore's model of ``sagemaker-runtime``.
 RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+#: InvokeEndpoint's largest request body: 6 MB (botocore's sagemaker-runtime model, ``BodyBlob`` ``max``).
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+#: The content types the inference toolkit decodes as UTF-8 itself (``sagemaker_inference.content_types``).
+TOOLKIT_UTF8_TYPES = ("application/json", "text/csv")
+#: The toolkit's error class: only its subclasses keep their ``status_code`` (matched by name, so the
+#: stand-in a handler defines where ``sagemaker_inference`` is not installed counts too).
+TOOLKIT_ERROR = "BaseInferenceToolkitError"
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -101,12 +114,13 @@ class Handler:
         self.lock = threading.Lock()  # one worker, like a single-model TorchServe worker
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+        data: bytes | str = body.decode("utf-8") if content_type in TOOLKIT_UTF8_TYPES else body
         with self.lock:
             if self.transform_fn is not None:
-                result = _call(self.transform_fn, self.model, body, content_type, accept, None)
+                result = _call(self.transform_fn, self.model, data, content_type, accept, None)
             else:
-                data = _call(self.input_fn, body, content_type, None)
-                prediction = _call(self.predict_fn, data, self.model, None)
+                inputs = _call(self.input_fn, data, content_type, None)
+                prediction = _call(self.predict_fn, inputs, self.model, None)
                 result = _call(self.output_fn, prediction, accept, None)
         response_type = accept
         if isinstance(result, tuple):  # (body, content_type), as the toolkit accepts
@@ -118,11 +132,25 @@ class Handler:
         return json.dumps(result).encode("utf-8"), response_type
 
 
+def is_toolkit_error(exc: BaseException) -> bool:
+    """Whether the toolkit answers ``exc`` with its own status (it is a ``BaseInferenceToolkitError``)."""
+    return any(cls.__name__ == TOOLKIT_ERROR for cls in type(exc).__mro__)
+
+
 def handler_status(exc: BaseException) -> int:
-    """The status the inference toolkit answers for a handler error: its own errors carry
-    ``status_code`` (415 for an unsupported content type, 400 for a bad body); anything else is 500."""
-    status = getattr(exc, "status_code", None)
+    """The status the inference toolkit answers for a handler error: a ``BaseInferenceToolkitError``'s
+    ``status_code`` (``training/inference.py``: 400 bad body, 406 accept, 415 content type); 500 otherwise."""
+    status = getattr(exc, "status_code", None) if is_toolkit_error(exc) else None
     return status if isinstance(status, int) and 400 <= status <= 599 else 500
+
+
+def handler_message(exc: BaseException) -> str:
+    """The body the toolkit answers with: a toolkit error's ``message`` (the container appends the
+    traceback, which goes to the log here), else ``<type>: <text>`` of the exception."""
+    message = getattr(exc, "message", None)
+    if is_toolkit_error(exc) and isinstance(message, str):
+        return message
+    return f"{type(exc).__name__}: {exc}"
 
 
 @contextlib.contextmanager
@@ -182,6 +210,16 @@ def service_error(status: int, code: str, message: str) -> tuple[int, dict[str, 
     return status, {"x-amzn-ErrorType": code}, json.dumps({"message": message}).encode()
 
 
+def payload_too_large(length: int) -> tuple[int, dict[str, str], bytes] | None:
+    """SageMaker's answer to a body over InvokeEndpoint's limit: HTTP 413 and no error type, which
+    botocore raises as ``ClientError`` code ``"413"`` ("HTTP content length exceeded 6291456 bytes.");
+    ``None`` for a body within it."""
+    if length <= MAX_PAYLOAD_BYTES:
+        return None
+    message = f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes."
+    return 413, {}, json.dumps({"message": message}).encode()
+
+
 def make_server(
     handler: Handler, host: str = "127.0.0.1", port: int = 0, variant: str = DEFAULT_VARIANT
 ) -> ThreadingHTTPServer:
@@ -194,8 +232,12 @@ def make_server(
         try:
             out, out_type = handler.invoke(body, content_type, accept)
         except Exception as exc:
-            log.error("invocation failed:\n%s", traceback.format_exc())
-            return handler_status(exc), f"{type(exc).__name__}: {exc}".encode(), "text/plain"
+            status = handler_status(exc)
+            if status < 500:
+                log.warning("invocation refused (%d): %s", status, handler_message(exc))
+            else:
+                log.error("invocation failed:\n%s", traceback.format_exc())
+            return status, handler_message(exc).encode(), "text/plain"
         return 200, out, out_type
 
     class RequestHandler(BaseHTTPRequestHandler):
@@ -224,6 +266,13 @@ def make_server(
             status, headers, body = error
             self._send(status, body, "application/json", headers)
 
+        def _discard(self, length: int) -> None:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    break
+                length -= len(chunk)
+
         def do_GET(self) -> None:
             if self.path.split("?")[0] == "/ping":
                 self._send(200, b"")
@@ -232,8 +281,13 @@ def make_server(
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
             path = self.path.split("?")[0]
+            too_large = payload_too_large(length)
+            if too_large is not None and RUNTIME_PATH.match(path):
+                self._discard(length)  # read it all, so the client sees the answer, not a reset
+                self._send_error(too_large)
+                return
+            body = self.rfile.read(length) if length else b""
             if path == "/invocations":  # the container protocol
                 status, out, out_type = invoke(
                     body, self.headers.get("Content-Type") or "application/json", self.headers.get("Accept")

@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from reviewsense.localcloud import sfnerrors, validation
+from reviewsense.localcloud import endpoint_server, sfnerrors, validation
 from reviewsense.localcloud.javaregex import UntranslatablePatternError
 from reviewsense.localcloud.patching import Patches
 
@@ -253,8 +253,23 @@ def error_response(service: str, protocol: str, rejection: Rejection) -> Respons
     return rejection.status, headers, body
 
 
+def front_door(service: str, request: Any) -> Response | None:
+    """What AWS answers before validating a request at all: an ``InvokeEndpoint`` body over 6 MB is
+    HTTP 413 from SageMaker's front door (``endpoint_server.payload_too_large``), not a ValidationError."""
+    refused = (
+        endpoint_server.payload_too_large(len(_body(request))) if service == "sagemaker-runtime" else None
+    )
+    if refused is None:
+        return None
+    status, headers, body = refused
+    return status, headers, body.decode()
+
+
 def _guard(handler: Handler, service: str) -> Handler:
     def guarded(request: Any, full_url: str, headers: Any) -> Any:
+        refused = front_door(service, request)
+        if refused is not None:
+            return refused
         started = time.perf_counter()
         try:
             rejection = check_request(service, request)

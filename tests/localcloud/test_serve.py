@@ -115,10 +115,13 @@ def test_a_model_tar_gz_answers_boto3_like_an_endpoint(tmp_path: Path) -> None:
         error = rejected.value.response
         assert error["Error"]["Code"] == "ModelError"
         assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
-        assert (
-            error["OriginalStatusCode"] == 500
-        )  # training/inference.py raises ValueError: the toolkit's 500
-        assert error["OriginalMessage"] == "ValueError: unsupported content type 'application/x-foo'"
+        assert error["OriginalStatusCode"] == 415  # a toolkit error: the container answers its status
+        assert error["OriginalMessage"].startswith(
+            "unsupported content type 'application/x-foo': send one of"
+        )
+        assert error["Error"]["Message"].startswith(
+            "Received client error (415) from AllTraffic with message"
+        )
 
         with pytest.raises(ClientError) as wrong_variant:
             client.invoke_endpoint(
@@ -133,7 +136,7 @@ def test_a_model_tar_gz_answers_boto3_like_an_endpoint(tmp_path: Path) -> None:
         assert http("GET", f"{url}/ping") == (200, b"")
         status, body = http("POST", f"{url}/invocations", b'["terrible"]', "application/json")
         assert status == 200 and [p["label"] for p in json.loads(body)["predictions"]] == ["negative"]
-        assert http("POST", f"{url}/invocations", b"x", "application/x-foo")[0] == 500  # the container's own
+        assert http("POST", f"{url}/invocations", b"x", "application/x-foo")[0] == 415  # the container's own
         assert http("POST", f"{url}/endpoints/a/b/invocations", b"{}", "application/json")[0] == 404
         assert http("GET", f"{url}/endpoints", None)[0] == 404
     assert printed[-2:] == ["stopping the model server", "exit 0"]
@@ -159,8 +162,19 @@ def test_a_model_directory_is_served_under_the_variant_name_given(tmp_path: Path
 
 
 STATUS_HANDLER = """
-class Unsupported(Exception):
-    status_code = 415
+class BaseInferenceToolkitError(Exception):  # stands in for sagemaker_inference.errors' class
+    def __init__(self, status_code, message, phrase):
+        super().__init__(status_code, message, phrase)
+        self.status_code, self.message, self.phrase = status_code, message, phrase
+
+
+class Unsupported(BaseInferenceToolkitError):
+    def __init__(self, message):
+        super().__init__(415, message, message)
+
+
+class CarriesAStatus(Exception):
+    status_code = 400
 
 
 def model_fn(model_dir):
@@ -168,19 +182,32 @@ def model_fn(model_dir):
 
 
 def transform_fn(model, body, content_type, accept):
+    if content_type == "application/x-status":
+        raise CarriesAStatus("not a toolkit error")
     if content_type != "text/plain":
         raise Unsupported(f"cannot read {content_type}")
     return body.upper(), "text/plain"
 """
 
 
-def test_a_handler_error_keeps_the_status_it_carries_as_the_toolkit_does(tmp_path: Path) -> None:
+@contextmanager
+def handler_server(tmp_path: Path, source: str) -> Iterator[str]:
+    """The endpoint server around the handler ``source``, in this process: its URL."""
     (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "status_handler.py").write_text(STATUS_HANDLER)
+    (tmp_path / "code" / "status_handler.py").write_text(source)
     server = endpoint_server.make_server(endpoint_server.load_handler(tmp_path, "status_handler.py"), port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_handler_error_keeps_its_status_only_when_it_is_the_toolkits_error(tmp_path: Path) -> None:
+    """The toolkit's Transformer answers a BaseInferenceToolkitError with its status_code and message, and
+    any other exception with 500, even one with a status_code attribute (it used to keep that status)."""
+    with handler_server(tmp_path, STATUS_HANDLER) as url:
         client = runtime(url)
         answer = client.invoke_endpoint(EndpointName="e", ContentType="text/plain", Body=b"ok")
         assert (answer["Body"].read(), answer["ContentType"]) == (b"OK", "text/plain")
@@ -188,14 +215,15 @@ def test_a_handler_error_keeps_the_status_it_carries_as_the_toolkit_does(tmp_pat
             client.invoke_endpoint(EndpointName="e", ContentType="application/json", Body=b"{}")
         assert rejected.value.response["Error"]["Code"] == "ModelError"
         assert rejected.value.response["OriginalStatusCode"] == 415
-        assert rejected.value.response["OriginalMessage"] == "Unsupported: cannot read application/json"
+        assert rejected.value.response["OriginalMessage"] == "cannot read application/json"
         assert http("POST", f"{url}/invocations", b"{}", "application/json") == (
             415,
-            b"Unsupported: cannot read application/json",
+            b"cannot read application/json",
         )
-    finally:
-        server.shutdown()
-        server.server_close()
+        with pytest.raises(ClientError) as crashed:
+            client.invoke_endpoint(EndpointName="e", ContentType="application/x-status", Body=b"{}")
+        assert crashed.value.response["OriginalStatusCode"] == 500
+        assert crashed.value.response["OriginalMessage"] == "CarriesAStatus: not a toolkit error"
 
 
 def test_serve_without_a_model_is_an_operator_error(
@@ -214,6 +242,116 @@ def test_serve_is_listed_in_the_help(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert re.search(r"\n\s+serve\s+serve one model artifact", capsys.readouterr().out)
+
+
+def model_client_error(error: ClientError) -> tuple[int, str]:
+    """(OriginalStatusCode, OriginalMessage) of a ModelError, as SageMaker wraps a container's 4xx."""
+    response = error.response
+    assert response["Error"]["Code"] == "ModelError", response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    return int(response["OriginalStatusCode"]), str(response["OriginalMessage"])
+
+
+def test_bad_requests_get_client_errors_never_a_made_up_answer(tmp_path: Path) -> None:
+    """An unmodified boto3 client against `reviewsense serve`: every body without a review is a 400 (it
+    used to score {"foo": 1} as an empty review, and answer 500 to broken JSON and null texts)."""
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(model_archive(ROOT))
+    with served(archive, tmp_path / "tmp") as (url, _):
+        client = runtime(url)
+
+        def refused(
+            body: bytes | str, content_type: str = "application/json", **extra: str
+        ) -> tuple[int, str]:
+            with pytest.raises(ClientError) as rejected:
+                client.invoke_endpoint(EndpointName="e", ContentType=content_type, Body=body, **extra)
+            return model_client_error(rejected.value)
+
+        assert refused('{"foo": 1}') == (
+            400,
+            "instance 1 has no review text: expected a key 'text' (keys given: 'foo')",
+        )
+        assert refused('{"instances": []}') == (400, "the request holds no review to score")
+        assert refused('{"instances": ["great", {"text": null}]}') == (
+            400,
+            "instance 2: 'text' must be a string, not null",
+        )
+        assert refused('{"instances": ["great", "  "]}') == (400, "instance 2 has an empty review text")
+        status, message = refused('{"instances": ["great"')
+        assert status == 400 and message.startswith("the body is not valid JSON: ")
+        status, message = refused('"great"\n{oops\n', "application/jsonlines")
+        assert status == 400 and message.startswith("line 2 is not valid JSON: ")
+        status, message = refused("caf\u00e9 ok".encode("latin-1"), "text/plain")
+        assert status == 400 and message.startswith("the body is not valid utf-8: byte 3 (b'\\xe9')")
+        # Exactly application/json (or text/csv): the toolkit decodes the body as UTF-8 before the handler
+        # runs, and its UnicodeDecodeError is a 500 on SageMaker; the same here.
+        status, message = refused('{"text": "caf\u00e9"}'.encode("latin-1"))
+        assert status == 500 and message.startswith(
+            "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9"
+        )
+        status, message = refused(
+            '{"text": "caf\u00e9"}'.encode("latin-1"), "application/json; charset=utf-8"
+        )
+        assert status == 400 and message.startswith("the body is not valid utf-8")
+        assert refused(b"great", "application/octet-stream")[0] == 415
+        assert refused('"great"', Accept="image/png") == (
+            406,
+            "unsupported accept type 'image/png': ask for application/json, application/jsonlines "
+            "or text/csv",
+        )
+
+
+def test_csv_reviews_are_scored_one_per_row_with_csv_quoting(tmp_path: Path) -> None:
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(model_archive(ROOT))
+    with served(archive, tmp_path / "tmp") as (url, _):
+        client = runtime(url)
+        body = 'title,text\n"Awful, truly","terrible\nterrible, terrible"\n\nGreat,"great, ""great"""\n'
+        answer = client.invoke_endpoint(EndpointName="e", ContentType="text/csv", Body=body)
+        assert labels(answer) == ["negative", "positive"]
+        answer = client.invoke_endpoint(
+            EndpointName="e", ContentType="text/csv", Accept="text/csv", Body='"terrible, terrible"\n'
+        )
+        assert answer["ContentType"] == "text/csv"
+        rows = answer["Body"].read().decode().splitlines()
+        assert len(rows) == 1 and rows[0].split(",")[0] == "negative" and len(rows[0].split(",")) == 5
+        with pytest.raises(ClientError) as rejected:
+            client.invoke_endpoint(EndpointName="e", ContentType="text/csv", Body="a,b,c\n")
+        assert model_client_error(rejected.value) == (
+            400,
+            "CSV row ending at line 1 has 3 columns: expected text, or title,text",
+        )
+
+
+def test_a_body_over_six_mb_is_refused_as_sagemaker_refuses_it(tmp_path: Path) -> None:
+    """botocore's sagemaker-runtime model caps Body at 6 MB; SageMaker answers a larger one with HTTP 413
+    before any model sees it. The client does not check the cap itself, so the server must."""
+    limit = endpoint_server.MAX_PAYLOAD_BYTES
+    assert limit == runtime_body_max() == 6291456
+    (tmp_path / "model").mkdir()
+    with handler_server(tmp_path / "model", STATUS_HANDLER) as url:
+        client = runtime(url)
+        with pytest.raises(ClientError) as rejected:
+            client.invoke_endpoint(EndpointName="e", ContentType="text/plain", Body=b"x" * (limit + 1))
+        error = rejected.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+        assert error["Error"]["Code"] == "413"
+        assert error["Error"]["Message"] == "HTTP content length exceeded 6291456 bytes."
+        answer = client.invoke_endpoint(EndpointName="e", ContentType="text/plain", Body=b"x" * limit)
+        assert len(answer["Body"].read()) == limit  # at the limit: served
+        # the connection stays usable after a refused body
+        assert (
+            client.invoke_endpoint(EndpointName="e", ContentType="text/plain", Body=b"ok")["Body"].read()
+            == b"OK"
+        )
+
+
+def runtime_body_max() -> int:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    shape = model.operation_model("InvokeEndpoint").input_shape.members["Body"]
+    return int(shape.metadata["max"])
 
 
 def test_answers_leave_without_waiting_for_nagle(tmp_path: Path) -> None:

@@ -144,8 +144,7 @@ def test_still_failing_after_every_attempt_is_dependency_unavailable() -> None:
     ("code", "status", "fields"),
     [
         ("ValidationError", 400, {}),  # a malformed request (a missing endpoint: the test below)
-        ("ModelError", 424, {"OriginalStatusCode": 400, "OriginalMessage": "bad input"}),
-        ("AccessDeniedException", 400, {}),
+        ("AccessDeniedException", 400, {}),  # a ModelError for a 4xx: tests/unit/test_model_rejection.py
     ],
 )
 def test_other_errors_are_not_retried_and_reach_the_caller(code: str, status: int, fields: Any) -> None:

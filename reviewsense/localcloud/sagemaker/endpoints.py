@@ -410,7 +410,8 @@ class Endpoints:
                 message = out.decode("utf-8", errors="replace")
                 raise runtime_error(
                     "ModelError",
-                    f'Received server error ({status}) from {variant.name} with message "{message}". '
+                    f"Received {'client' if status < 500 else 'server'} error ({status}) from {variant.name} "
+                    f'with message "{message}". '
                     f"See {self._variant_log(name, variant.name)} for more information.",
                     OriginalStatusCode=status,
                     OriginalMessage=message,
