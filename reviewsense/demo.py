@@ -136,7 +136,9 @@ def run_pipeline_part(tgt: targets.Target, timeout_s: float, uploaded_at: float)
         started = c.pipeline_trigger.start(f"demo-{int(time.time())}", "manual")
         execution = pipelineops.latest_execution(c, started["execution_name"])
     print(
-        f"following {execution['name']} (bounded demo budget; `reviewsense pipeline status` shows the steps)"
+        f"following {execution['name']} (bounded demo budget): each step as it starts, and the training\n"
+        "job's progress from its CloudWatch Logs (step/total, loss, samples/s, ETA, validation macro-F1)",
+        flush=True,
     )
     code = pipelineops.exit_status(pipelineops.wait_for(c, execution["name"], timeout_s))
     print_table(

@@ -2,7 +2,8 @@
 
 The training pipeline is a Step Functions state machine; these helpers read its executions and their
 history (and the logs of the SageMaker job a run waits on) through the same ``Container`` the Lambdas
-use, so they work on the local cloud and on an AWS stage alike.
+use, so they work on the local cloud and on an AWS stage alike. While a run trains, ``wait_for`` prints
+the training job's progress (``reviewsense.trainprogress``) from its CloudWatch Logs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.aws_errors import error_code
+from chalicelib.adapters.logs import LogReader
 from chalicelib.container import Container
+from chalicelib.errors import DependencyUnavailableError, ResourceNotFoundError
 from reviewsense.errors import NoPipelineRunError
+from reviewsense.trainprogress import ProgressPrinter, ProgressTracker, budget_seconds
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -89,8 +96,9 @@ def step_view(
 
 
 #: SageMaker job kinds a run waits on: the task that creates one, its name parameter and its log group.
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 _JOB_TASKS = {
-    "createTrainingJob": ("TrainingJobName", "/aws/sagemaker/TrainingJobs"),
+    "createTrainingJob": ("TrainingJobName", TRAINING_LOG_GROUP),
     "createProcessingJob": ("ProcessingJobName", "/aws/sagemaker/ProcessingJobs"),
 }
 HEARTBEAT_S = 30.0
@@ -109,8 +117,6 @@ def current_job(events: list[dict[str, Any]]) -> tuple[str, str] | None:
 
 def job_progress(c: Container, job: str, group: str) -> str:
     """The job's latest log line (what the script last printed), or '' before it has written one."""
-    from botocore.exceptions import ClientError
-
     logs = c.client("logs")
     try:
         streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{job}/")["logStreams"]
@@ -127,15 +133,95 @@ def job_progress(c: Container, job: str, group: str) -> str:
     return str(events[-1]["message"]).strip()[:160] if events else ""
 
 
+def training_job(events: list[dict[str, Any]]) -> str | None:
+    """The name of the last training job the run created, from its history (None before it creates one)."""
+    for event in reversed(events):
+        details = event.get("taskScheduledEventDetails") or {}
+        if details.get("resource", "").endswith("createTrainingJob"):
+            name = json.loads(details.get("parameters") or "{}").get("TrainingJobName")
+            return str(name) if name else None
+    return None
+
+
+#: How often a waiting command reads the training job's new log events, and the most often it prints a
+#: training-progress line (an evaluation's result and the end of training are printed when they come).
+LOG_POLL_S = 5.0
+PROGRESS_EVERY_S = 12.0
+_ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
+
+
+class TrainingProgressFollower:
+    """Reads the training job of a run from CloudWatch Logs as it runs, and says what to print.
+
+    The job's log stream (``/aws/sagemaker/TrainingJobs``, ``<job>/algo-1-...``) is read incrementally
+    with GetLogEvents tokens; its wall-clock budget comes from DescribeTrainingJob's hyperparameters.
+    Logs that are not there yet (the job has not started, or CloudWatch has not shown them yet) and
+    throttling just mean nothing to print this time; a caller without permission to read them is told
+    once on stderr and waits without progress.
+    """
+
+    def __init__(self, c: Container, poll_s: float = LOG_POLL_S, every_s: float = PROGRESS_EVERY_S) -> None:
+        self._c = c
+        self._reader = LogReader(c.client("logs"))
+        self.poll_s, self.every_s = poll_s, every_s
+        self.job: str | None = None
+        self._cursor: dict[str, str] = {}
+        self._printer: ProgressPrinter | None = None
+        self._last_poll: float | None = None
+        self.unavailable = ""
+
+    def poll(self, events: list[dict[str, Any]], now: float, final: bool = False) -> list[str]:
+        """Progress lines to print now for the run whose history is ``events``; ``final``: the run ended,
+        read what is left and print what is pending."""
+        job = training_job(events)
+        if job is None or self.unavailable:
+            return []
+        if (
+            not final
+            and job == self.job
+            and self._last_poll is not None
+            and now - self._last_poll < self.poll_s
+        ):
+            return []
+        self._last_poll = now
+        out: list[str] = []
+        if job != self.job:
+            if self.job is not None:  # a new training job (a retry): the rest of the previous one first
+                out += self._read(now, final=True)
+            self.job, self._cursor, self._printer = job, {}, None
+        return out + self._read(now, final)
+
+    def _read(self, now: float, final: bool) -> list[str]:
+        assert self.job is not None
+        try:
+            if self._printer is None:  # the budget is known once the job exists; its logs cannot exist before
+                described = self._c.sagemaker.describe_training_job(self.job)
+                tracker = ProgressTracker(budget_seconds(described.get("HyperParameters")))
+                self._printer = ProgressPrinter(tracker, self.every_s)
+            new = self._reader.new_events(TRAINING_LOG_GROUP, f"{self.job}/", self._cursor)
+        except (ResourceNotFoundError, DependencyUnavailableError):
+            return []
+        except ClientError as err:
+            if error_code(err) not in _ACCESS_DENIED:
+                raise
+            self.unavailable = f"{error_code(err)}: {err}"
+            print(f"training progress unavailable (cannot read the job or its logs): {err}", file=sys.stderr)
+            return []
+        return self._printer.lines(((e.message, e.timestamp_ms) for e in new), now, final=final)
+
+
 def wait_for(c: Container, name: str | None, timeout_s: float) -> str:
     """Follow a run (default: the latest) and return its status: terminal, or still running after timeout_s.
 
-    Prints each step the run enters and, every ``HEARTBEAT_S`` of a long step, the SageMaker job it waits on
-    with that job's last log line; then the run's final status, or on stderr that it is still going.
+    Prints each step the run enters; while it trains, the training job's progress (step / total, loss,
+    samples/s, ETA, each evaluation's validation macro-F1) at most every ``PROGRESS_EVERY_S``; and, after
+    ``HEARTBEAT_S`` of a step with nothing else printed, the SageMaker job it waits on with that job's last
+    log line. Then the run's final status, or on stderr that it is still going.
     """
     deadline = time.monotonic() + timeout_s
     last = ""
     last_print = step_start = time.monotonic()
+    follower = TrainingProgressFollower(c)
     while True:
         execution = latest_execution(c, name)
         events = execution_history(c, execution["executionArn"])
@@ -145,7 +231,11 @@ def wait_for(c: Container, name: str | None, timeout_s: float) -> str:
         if current != last:
             print(f"{datetime.now(UTC):%H:%M:%S} {execution['name']}: {current}", flush=True)
             last, last_print, step_start = current, now, now
-        elif execution["status"] == "RUNNING" and now - last_print >= HEARTBEAT_S:
+        progress_lines = follower.poll(events, now, final=execution["status"] in TERMINAL)
+        for line in progress_lines:
+            print(f"{datetime.now(UTC):%H:%M:%S} {execution['name']}: {line}", flush=True)
+            last_print = now
+        if execution["status"] == "RUNNING" and now - last_print >= HEARTBEAT_S:
             # Long steps (a training job polls for minutes) still say what is happening.
             job = current_job(events)
             progress = f" | {job[0]}: {job_progress(c, *job)}" if job else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,19 @@ def test_first_run_deploys_an_approved_model_that_answers(
         assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
     messages = alerts.wait_about("-first deployed", lambda subject: "deployed" in subject)
     assert [m["Subject"] for m in messages] == ["ReviewSense: new model deployed as challenger"]
+
+
+def test_waiting_on_a_run_prints_the_training_jobs_progress(first_run: str) -> None:
+    """`pipeline start --wait` (and so `make demo`) shows the training job moving, read from its CloudWatch
+    Logs: step / total, loss, samples/s and ETA, each evaluation's validation macro-F1, how training ended."""
+    progress = (
+        r"\d\d:\d\d:\d\d first: training step \d+/\d+ \(\d+%\) \| loss [0-9.]+ \| [0-9.]+ samples/s \| ETA \d"
+    )
+    assert re.search(progress, first_run), first_run
+    assert re.search(r"first: evaluation at step \d+/\d+ \(\d+%\) \| val macro-F1 [0-9.]+", first_run), (
+        first_run
+    )
+    assert re.search(r"first: training stopped \(\w+\) after \d+ steps", first_run), first_run
 
 
 def test_a_worse_candidate_is_rejected_and_the_endpoint_is_unchanged(
