@@ -131,7 +131,7 @@ def build_model(cfg: TrainConfig, model_path: str) -> tuple[Any, Any, str]:
 
 
 def save_model(cfg: TrainConfig, model: Any, tokenizer: Any, decision: Decision) -> Path:
-    """The model directory, ready to become model.tar.gz (weights, ONNX, label map, decision, serving code)."""
+    """The model directory, ready to become model.tar.gz (weights, ONNX, label map, decision, code)."""
     model_dir = Path(cfg.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(model_dir))

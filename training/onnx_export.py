@@ -191,7 +191,9 @@ def optimize_graph(model_dir: Path, source: Path, target: Path) -> Path:
     return target
 
 
-def quantize_int8(source: Path, target: Path, per_channel: bool = PER_CHANNEL, optimized: bool = False) -> Path:
+def quantize_int8(
+    source: Path, target: Path, per_channel: bool = PER_CHANNEL, optimized: bool = False
+) -> Path:
     """Dynamic quantisation: int8 weights (per channel or per tensor), activations quantised at run time."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic

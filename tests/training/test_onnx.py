@@ -8,6 +8,7 @@ real-looking reviews of varied lengths (a few past the 64-token truncation).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,10 @@ INT8_TOLERANCE = 0.05
 CLEAR_MARGIN = 0.1
 
 REVIEWS: list[dict[str, str]] = [
-    {"title": "Love it", "text": "Love this dress! It fits perfectly and the color is even better in person."},
+    {
+        "title": "Love it",
+        "text": "Love this dress! It fits perfectly and the color is even better in person.",
+    },
     {"title": "", "text": "ok"},
     {"title": "Disappointed", "text": "The fabric is thin and see-through. Returned it the next day."},
     {"title": "Runs small", "text": "I usually wear a medium but had to size up to a large in this top."},
@@ -167,7 +171,9 @@ def test_int8_stays_within_tolerance_of_fp32(exported: onnx_export.Exported, tmp
     assert p8[clear].argmax(axis=1).tolist() == p32[clear].argmax(axis=1).tolist()
 
 
-def test_a_directory_without_onnx_scores_with_pytorch(plain_dir: Path, exported: onnx_export.Exported) -> None:
+def test_a_directory_without_onnx_scores_with_pytorch(
+    plain_dir: Path, exported: onnx_export.Exported
+) -> None:
     plain = SentimentPredictor(plain_dir, batch_size=8)
     assert plain.onnx_path is None and plain.backend == "torch"
     forced = SentimentPredictor(exported.model_dir, batch_size=8, backend="torch")
@@ -225,7 +231,14 @@ def test_the_onnx_path_loads_and_scores_without_torch(exported: onnx_export.Expo
     code_dir = model_io.install_serving_code(exported.model_dir).parent
     reviews = REVIEWS[:6]
     run = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(NO_TORCH), str(code_dir), str(exported.model_dir), json.dumps(reviews)],
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(NO_TORCH),
+            str(code_dir),
+            str(exported.model_dir),
+            json.dumps(reviews),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -301,3 +314,41 @@ def test_padded_batches_sorts_by_length_and_pads_each_batch_to_its_longest() -> 
     assert second["input_ids"].shape == (2, 5) and second["input_ids"].dtype == np.int64
     assert second["token_type_ids"].tolist() == [[0, 0, 1, 1, 0], [0, 0, 1, 1, 1]]
     assert set(padded_batches({"input_ids": [[1, 2]]}, 8, 0).__next__()[1]) == {"input_ids", "attention_mask"}
+
+
+SERVE_ONCE = """
+import json, sys
+
+sys.path.insert(0, sys.argv[1])
+import inference
+
+model = inference.model_fn(sys.argv[2])
+print(json.dumps({"backend": model.backend, "preds": inference.predict_fn(["Love it, fits well"], model)}))
+"""
+
+
+def test_the_emulated_serving_container_serves_the_onnx_model(
+    exported: onnx_export.Exported, tmp_path: Path
+) -> None:
+    """The local cloud's serving image (its manifest + code/requirements.txt) finds onnxruntime."""
+    from chalicelib import images
+    from reviewsense.localcloud.sagemaker import containers
+
+    code = model_io.install_serving_code(exported.model_dir).parent
+    requirements = code / "requirements.txt"
+    assert containers.unsatisfied(requirements) == []  # the workstation has every serving pin
+    container = containers.container_for(images.INFERENCE_CPU.uri("us-east-1"))
+    assert container is not None and "onnxruntime" not in container.distributions
+    installed = containers.installed_by_container(requirements)
+    assert "onnxruntime" in installed
+
+    def run(names: list[str], folder: str) -> subprocess.CompletedProcess[str]:
+        env = containers.guarded_env(container, tmp_path / folder, [code], names, {**os.environ})
+        command = [sys.executable, "-c", SERVE_ONCE, str(code), str(exported.model_dir)]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+    served = run(installed, "with")
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert json.loads(served.stdout.strip().splitlines()[-1])["backend"] == "onnx"
+    bare = run([], "bare")  # without the install step the image has no transformers / onnxruntime
+    assert bare.returncode != 0 and "No module named" in bare.stderr
