@@ -352,3 +352,14 @@ def test_the_emulated_serving_container_serves_the_onnx_model(
     assert json.loads(served.stdout.strip().splitlines()[-1])["backend"] == "onnx"
     bare = run([], "bare")  # without the install step the image has no transformers / onnxruntime
     assert bare.returncode != 0 and "No module named" in bare.stderr
+
+
+def test_export_checks_the_graph_against_pytorch_on_another_shape(
+    plain_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(plain_dir, folder)
+    monkeypatch.setattr(onnx_export, "VERIFY_ATOL", -1.0)  # no graph can pass: the check must run
+    with pytest.raises(onnx_export.ExportError, match="differ from PyTorch"):
+        onnx_export.export_onnx(folder)
+    assert "onnx" not in decision_of(folder)  # nothing names a graph that failed its check
