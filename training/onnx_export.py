@@ -154,6 +154,8 @@ def export_fp32(model_dir: Path, target: Path) -> tuple[str, ...]:
             out: torch.Tensor = self.model(**dict(zip(names, args, strict=True))).logits
             return out
 
+    # eval mode on the wrapper itself: the exporter restores the wrapper's mode (recursively) afterwards
+    wrapper = Logits().eval()
     # A padded dummy batch: the trace must keep the attention mask (an all-ones mask may be skipped).
     dummy = _batch(tokenizer, (8, 6))
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
@@ -164,7 +166,7 @@ def export_fp32(model_dir: Path, target: Path) -> tuple[str, ...]:
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         warnings.simplefilter("ignore", category=UserWarning)
         torch.onnx.export(
-            Logits(),
+            wrapper,
             tuple(dummy[n] for n in names),
             str(target),
             input_names=list(names),
@@ -173,7 +175,7 @@ def export_fp32(model_dir: Path, target: Path) -> tuple[str, ...]:
             opset_version=OPSET,
             dynamo=False,
         )
-        verify_export(Logits(), names, target, _batch(tokenizer, (13, 3, 9)))
+        verify_export(wrapper, names, target, _batch(tokenizer, (13, 3, 9)))
     return names
 
 
