@@ -180,14 +180,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in names:
         diff = np.abs(probs[name] - probs[reference])
         same = float((probs[name].argmax(axis=1) == probs[reference].argmax(axis=1)).mean())
+        onnx_file = VARIANTS[name][0]
         results["variants"][name] = {
             "reviews_per_second": round(best[name].per_second, 1),
             "ratio": round(best[name].per_second / best[reference].per_second, 2),
             "max_abs_prob_diff": float(diff.max()),
             "same_label": round(same, 4),
-            "onnx_mb": round((dirs[name] / VARIANTS[name][0]).stat().st_size / 1e6, 1)
-            if VARIANTS[name][0]
-            else None,
+            "onnx_mb": round((dirs[name] / onnx_file).stat().st_size / 1e6, 1) if onnx_file else None,
         }
     print(json.dumps(results, indent=2))
     return results

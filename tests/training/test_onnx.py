@@ -87,8 +87,8 @@ def build_spread_bert(folder: Path) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
         initializer_range=0.2,
-        num_labels=3,
     )
+    config.num_labels = 3
     BertForSequenceClassification(config).save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     (folder / inference.LABEL_MAP_FILE).write_text(
