@@ -163,8 +163,7 @@ def export_fp32(model_dir: Path, target: Path) -> tuple[str, ...]:
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         # the tracer's notes on Python-level branches (fixed for a classifier with a mask) are noise here;
         # verify_export checks the graph on another shape instead
-        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", category=UserWarning)
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             wrapper,
             tuple(dummy[n] for n in names),
