@@ -60,6 +60,10 @@ class EnsembleConfig:
     batch_size: int = field(default=64, metadata={"help": "scoring batch size"})
     device: str = field(default="auto", metadata={"help": "auto (cuda when available) | cpu | cuda"})
     save_test_predictions: bool = field(default=True, metadata={"help": "write test_predictions.parquet"})
+    export_onnx: bool = field(
+        default=True,
+        metadata={"help": "export each transformer member that has no ONNX model yet (and quantise it)"},
+    )
     score_cache: str = field(
         default="",
         metadata={
@@ -162,6 +166,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     decision = {"model_type": "ensemble", "members": members, "logit_bias": bias}
     write_json(out / LABEL_MAP_FILE, label_map())
     write_json(out / DECISION_FILE, decision)
+    if cfg.export_onnx:
+        from training.onnx_export import export_model_dir
+
+        export_model_dir(out)
     install_serving_code(out)
     mixed_val = np.asarray(sum(w * p for w, p in zip(weights, val_probs, strict=True)))
     metrics: dict[str, Any] = {

@@ -150,7 +150,7 @@ def build_model(cfg: TrainConfig, model_path: str) -> tuple[Any, Any, str]:
 
 
 def save_model(cfg: TrainConfig, model: Any, tokenizer: Any, decision: Decision) -> Path:
-    """The model directory, ready to become model.tar.gz (weights, label map, decision, serving code)."""
+    """The model directory, ready to become model.tar.gz (weights, ONNX, label map, decision, code)."""
     model_dir = Path(cfg.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(model_dir))
@@ -159,6 +159,10 @@ def save_model(cfg: TrainConfig, model: Any, tokenizer: Any, decision: Decision)
     write_json(model_dir / DECISION_FILE, decision.rule)
     if decision.linear_model is not None and decision.is_ensemble:
         decision.linear_model.save(model_dir)
+    if cfg.export_onnx:
+        from training.onnx_export import export_onnx
+
+        export_onnx(model_dir)
     install_serving_code(model_dir)
     return model_dir
 

@@ -4,8 +4,9 @@ This one file is the single scoring path: every trainer copies it into ``<model_
 with ``training.model_io.install_serving_code`` (what the SageMaker PyTorch serving container loads:
 model_fn / input_fn / predict_fn / output_fn), and
 ``evaluate.py``, the candidate search and the local endpoint load models through it (via model_io).
-It must therefore stay self-contained: stdlib + numpy at module level, torch / transformers imported
-lazily, nothing from the ``training`` package.
+It must therefore stay self-contained: stdlib + numpy at module level, torch / transformers /
+onnxruntime imported lazily, nothing from the ``training`` package. Scoring an ONNX model never imports
+torch (the tokenizer comes from transformers, which runs without it).
 
 A model directory holds:
   label_map.json      {"labels": [...], "label2id": {...}}
@@ -13,6 +14,8 @@ A model directory holds:
                       (text | title_text), max length, ensemble weight, logit bias tuned on validation,
                       optionally ``members``: sub-directories whose probabilities are mixed
   HF weights + tokenizer (save_pretrained) for transformer / ensemble models
+  model.onnx, model.int8.onnx   the same transformer for ONNX Runtime (``training.onnx_export``);
+                      decision.json's ``onnx`` names the one served
   linear_model.json   TF-IDF + logistic regression exported as plain numbers (linear / ensemble models)
 """
 
@@ -24,9 +27,10 @@ import importlib
 import io
 import json
 import math
+import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +39,10 @@ import numpy as np
 LABEL_MAP_FILE = "label_map.json"
 DECISION_FILE = "decision.json"
 LINEAR_MODEL_FILE = "linear_model.json"
+#: decision.json key naming the ONNX file to serve (``training.onnx_export`` writes it).
+ONNX_KEY = "onnx"
+BACKEND_ENV = "REVIEWSENSE_INFERENCE_BACKEND"
+BACKENDS = ("auto", "onnx", "torch")
 DEFAULT_LABELS = ("negative", "neutral", "positive")
 
 JSON_CONTENT_TYPES = ("application/json",)
@@ -265,10 +273,113 @@ def resolve_device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class SentimentPredictor:
-    """Loads a model directory and turns reviews into labels and class probabilities."""
+def resolve_backend(name: str | None) -> str:
+    """``auto`` (ONNX Runtime when the directory names an ONNX file, else PyTorch) | ``onnx`` | ``torch``.
 
-    def __init__(self, model_dir: str | Path, device: str = "auto", batch_size: int = 64) -> None:
+    ``None`` reads ``REVIEWSENSE_INFERENCE_BACKEND`` (default ``auto``): how equivalence tests and
+    benchmarks force the PyTorch path of an artifact that has an ONNX model.
+    """
+    chosen = (name if name is not None else os.environ.get(BACKEND_ENV, "auto")).strip().lower() or "auto"
+    if chosen not in BACKENDS:
+        raise ValueError(f"unknown inference backend {chosen!r} ({' | '.join(BACKENDS)})")
+    return chosen
+
+
+def cpu_count() -> int:
+    """The cores this process may run on (the container's share, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no sched_getaffinity (macOS)
+        return max(1, os.cpu_count() or 1)
+
+
+def padded_batches(
+    encoded: Mapping[str, Sequence[Sequence[int]]], batch_size: int, pad_id: int
+) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
+    """Length-sorted micro-batches with dynamic padding: (row indices, int64 arrays per model input).
+
+    Sorting by token count keeps the padding inside each batch small (a batch is as wide as its
+    longest review, not ``max_seq_length``); the caller writes each batch's result back to its rows.
+    """
+    ids = encoded["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = max(len(ids[i]) for i in rows)
+        arrays = {"input_ids": np.full((len(rows), width), pad_id, dtype=np.int64)}
+        arrays["attention_mask"] = np.zeros((len(rows), width), dtype=np.int64)
+        extra = [k for k in ("token_type_ids",) if encoded.get(k) is not None]
+        for key in extra:
+            arrays[key] = np.zeros((len(rows), width), dtype=np.int64)
+        for row, i in enumerate(rows):
+            n = len(ids[i])
+            arrays["input_ids"][row, :n] = ids[i]
+            arrays["attention_mask"][row, :n] = 1
+            for key in extra:
+                arrays[key][row, :n] = encoded[key][i]
+        yield rows, arrays
+
+
+class TorchLogits:
+    """The HF weights of a model directory in PyTorch: padded batch arrays -> logits."""
+
+    def __init__(self, model_dir: Path, device: str) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        # fp32 whatever the checkpoint's dtype: a bf16-saved model scores like its fp32 twin on any CPU
+        model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=torch.float32)
+        self.device = resolve_device(device)
+        model.to(torch.device(self.device))
+        model.eval()
+        self.model = model
+
+    def __call__(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            batch = {k: torch.from_numpy(v).to(self.model.device) for k, v in arrays.items()}
+            logits = self.model(**batch).logits
+            return np.asarray(logits.float().cpu().numpy())
+
+
+class OnnxLogits:
+    """An ONNX graph of the model on ONNX Runtime's CPU provider: padded batch arrays -> logits.
+
+    One inference session per model, all cores for the operators of one batch (intra-op threads),
+    operators run one after another (sequential execution: a BERT graph is a chain).
+    """
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or cpu_count()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.path = path
+        self.device = "cpu"
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        feed = {name: arrays.get(name, np.zeros_like(arrays["input_ids"])) for name in self.inputs}
+        return np.asarray(self.session.run(["logits"], feed)[0])
+
+
+class SentimentPredictor:
+    """Loads a model directory and turns reviews into labels and class probabilities.
+
+    A transformer scores with ONNX Runtime when decision.json names an ONNX file that the directory has
+    (``"onnx": "model.int8.onnx"``, written by ``training.onnx_export``) and with PyTorch otherwise;
+    ``backend`` (or ``REVIEWSENSE_INFERENCE_BACKEND``) forces one: ``auto`` | ``onnx`` | ``torch``.
+    The ONNX path never imports torch. An explicit CUDA device keeps PyTorch (the ONNX path is CPU).
+    """
+
+    def __init__(
+        self, model_dir: str | Path, device: str = "auto", batch_size: int = 64, backend: str | None = None
+    ) -> None:
         self.model_dir = Path(model_dir)
         label_map = _read_json(self.model_dir / LABEL_MAP_FILE, {"labels": list(DEFAULT_LABELS)})
         self.labels: list[str] = list(label_map["labels"])
@@ -283,14 +394,19 @@ class SentimentPredictor:
         bias = self.decision.get("logit_bias") or [0.0] * len(self.labels)
         self.logit_bias = np.asarray(bias, dtype=np.float64)
         self.batch_size = batch_size
+        self.backend_choice = resolve_backend(backend)
+        self.backend = ""  # onnx | torch once a transformer is loaded
         self.device = device if device == "auto" else resolve_device(device)  # auto: at transformer load
         self.linear: LinearTextModel | None = None
-        self._model: Any = None
+        self._logits: TorchLogits | OnnxLogits | None = None
         self._tokenizer: Any = None
         # an ensemble of model directories (e.g. two fine-tuned encoders + the linear model), each
         # contributing its own un-adjusted probabilities with a weight tuned on validation
         self.members: list[tuple[SentimentPredictor, float]] = [
-            (SentimentPredictor(self.model_dir / m["path"], self.device, batch_size), float(m["weight"]))
+            (
+                SentimentPredictor(self.model_dir / m["path"], self.device, batch_size, self.backend_choice),
+                float(m["weight"]),
+            )
             for m in self.decision.get("members", [])
         ]
         if self.members:
@@ -300,57 +416,56 @@ class SentimentPredictor:
         if self.model_type in ("transformer", "ensemble"):
             self._load_transformer()
 
+    @property
+    def onnx_path(self) -> Path | None:
+        """The ONNX file decision.json names, when the directory has it."""
+        name = self.decision.get(ONNX_KEY)
+        if not name or not (self.model_dir / name).is_file():
+            return None
+        return self.model_dir / str(name)
+
     def _load_transformer(self) -> None:
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
-        # fp32 whatever the checkpoint's dtype: a bf16-saved model scores like its fp32 twin on any CPU
-        model = AutoModelForSequenceClassification.from_pretrained(str(self.model_dir), dtype=torch.float32)
-        self.device = resolve_device(self.device)
-        model.to(torch.device(self.device))
-        model.eval()
-        self._model = model
+        onnx_path = self.onnx_path
+        if self.backend_choice == "onnx" and onnx_path is None:
+            raise FileNotFoundError(f"{self.model_dir}: decision.json names no ONNX file that exists")
+        use_onnx = onnx_path is not None and self.backend_choice != "torch"
+        if use_onnx and self.backend_choice == "auto" and self.device.startswith("cuda"):
+            use_onnx = False
+        if use_onnx:
+            assert onnx_path is not None
+            self._logits = OnnxLogits(onnx_path)
+            self.backend = "onnx"
+        else:
+            self._logits = TorchLogits(self.model_dir, self.device)
+            self.backend = "torch"
+        self.device = self._logits.device
 
-    def transformer_proba(self, items: Sequence[Mapping[str, str]]) -> np.ndarray:
-        import torch
-
-        tokenizer, model = self._tokenizer, self._model
+    def tokenize(self, items: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+        """Token ids (no padding, truncated to ``max_seq_length``): the title / text pair or the text."""
         use_title = self.text_input == "title_text"
         titles = [it["title"] for it in items]
         texts = [it["text"] for it in items]
-        enc = tokenizer(
+        enc = self._tokenizer(
             titles if use_title else texts,
             texts if use_title else None,
             truncation=True,
             max_length=self.max_seq_length,
         )
-        ids: list[list[int]] = enc["input_ids"]
-        types_: list[list[int]] | None = enc.get("token_type_ids")
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out = np.zeros((len(ids), int(model.config.num_labels)), dtype=np.float64)
-        pad = tokenizer.pad_token_id or 0
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                width = max(len(ids[i]) for i in batch)
-                input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                tt = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, i in enumerate(batch):
-                    n = len(ids[i])
-                    input_ids[row, :n] = torch.tensor(ids[i])
-                    mask[row, :n] = 1
-                    if types_ is not None:
-                        tt[row, :n] = torch.tensor(types_[i])
-                kwargs = {"input_ids": input_ids, "attention_mask": mask}
-                if types_ is not None:
-                    kwargs["token_type_ids"] = tt
-                logits = model(**{k: v.to(model.device) for k, v in kwargs.items()}).logits
-                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-                out[batch] = probs
+        return dict(enc)
+
+    def transformer_proba(self, items: Sequence[Mapping[str, str]]) -> np.ndarray:
+        """The head's probabilities (collapsed into the labels), whichever backend computes the logits."""
+        logits_of = self._logits
+        assert logits_of is not None
+        out = np.zeros((len(items), len(self.head_to_label or self.labels)), dtype=np.float64)
+        pad = int(self._tokenizer.pad_token_id or 0)
+        for rows, arrays in padded_batches(self.tokenize(items), self.batch_size, pad):
+            out[rows] = softmax(logits_of(arrays).astype(np.float64))
         return collapse_head(out, self.head_to_label, len(self.labels))
 
     def predict_proba(self, items: Iterable[object], adjusted: bool = True) -> np.ndarray:

@@ -128,6 +128,13 @@ class TrainConfig:
     health_loss_window: int = field(default=25, metadata={"help": "logged points per loss window"})
     health_overfit_patience: int = field(default=3, metadata={"help": "rising val-loss evaluations"})
     save_test_predictions: bool = field(default=True, metadata={"help": "write test_predictions.parquet"})
+    export_onnx: bool = field(
+        default=True,
+        metadata={
+            "help": "export the model to ONNX (model.onnx) and int8 (model.int8.onnx, what the endpoint "
+            "serves) after saving it; false = PyTorch serving only"
+        },
+    )
 
     def health_config(self) -> HealthConfig:
         return HealthConfig(
