@@ -337,7 +337,7 @@ def chunks(rows: Sequence[BatchRow], size: int) -> Iterator[Sequence[BatchRow]]:
 class LocalModelScorer:
     """A model directory or ``model.tar.gz`` scored in this process with ``training/inference.py``."""
 
-    def __init__(self, model: Path, batch_size: int = 64) -> None:
+    def __init__(self, model: Path, batch_size: int | None = None) -> None:
         from training.model_io import load_predictor
 
         try:

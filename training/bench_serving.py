@@ -34,8 +34,11 @@ from training.inference import DECISION_FILE, LABEL_MAP_FILE, ONNX_KEY, Sentimen
 
 log = logging.getLogger("training.bench_serving")
 DATASET = "../shared/data/womens_clothing_ecommerce_reviews.csv.gz"  # as the Makefile's DATA
+#: The baseline: a plain ``transformers`` text-classification pipeline on the same fp32 weights.
+PIPELINE = "transformers-pipeline"
 #: name -> (ONNX file or None for PyTorch, graph optimizer, per-channel int8; None = fp32)
 VARIANTS: dict[str, tuple[str | None, bool, bool | None]] = {
+    PIPELINE: (None, False, None),
     "torch-fp32": (None, False, None),
     "onnx-fp32": ("model.onnx", False, None),
     "onnx-fp32-opt": ("model.opt.onnx", True, None),
@@ -76,9 +79,7 @@ class Rate:
         return self.reviews / self.seconds if self.seconds > 0 else 0.0
 
 
-def throughput(
-    predictor: SentimentPredictor, reviews: Sequence[object], batch_size: int
-) -> tuple[Rate, np.ndarray]:
+def throughput(predictor: Any, reviews: Sequence[object], batch_size: int) -> tuple[Rate, np.ndarray]:
     """Score ``reviews`` in requests of ``batch_size``: the rate and the raw probabilities."""
     out = []
     started = time.perf_counter()
@@ -86,6 +87,33 @@ def throughput(
         out.append(predictor.predict_proba(reviews[start : start + batch_size], adjusted=False))
     seconds = time.perf_counter() - started
     return Rate(len(reviews), seconds, batch_size), np.concatenate(out)
+
+
+class PipelineBaseline:
+    """A plain ``pipeline("text-classification")`` on the same weights: no serving path of this project.
+
+    The review text goes in as is (truncated to the model's ``max_seq_length``), in batches of the request
+    size; the probabilities come back in the model's label order, so agreement can be compared.
+    """
+
+    def __init__(self, model_dir: Path, batch_size: int, max_seq_length: int) -> None:
+        from transformers import pipeline
+
+        self.pipe: Any = pipeline(
+            "text-classification", model=str(model_dir), tokenizer=str(model_dir), device=-1
+        )
+        labels: dict[int, str] = {int(k): str(v) for k, v in (self.pipe.model.config.id2label or {}).items()}
+        self.order = [labels[i] for i in range(len(labels))]
+        self.batch_size, self.max_seq_length = batch_size, max_seq_length
+
+    def predict_proba(self, reviews: Sequence[object], adjusted: bool = False) -> np.ndarray:
+        texts = [str(r.get("text", "")) if isinstance(r, dict) else str(r) for r in reviews]
+        answers: list[list[dict[str, Any]]] = self.pipe(
+            texts, batch_size=self.batch_size, truncation=True, max_length=self.max_seq_length, top_k=None
+        )
+        return np.asarray(
+            [[{a["label"]: a["score"] for a in row}[lab] for lab in self.order] for row in answers]
+        )
 
 
 def sample_reviews(path: str | Path, n: int, seed: int) -> list[dict[str, str]]:
@@ -112,21 +140,29 @@ def random_head_model(target: Path, max_seq_length: int, seed: int) -> Path:
     return target
 
 
-def build_variants(base: Path, names: Sequence[str]) -> dict[str, Path]:
-    """A model directory per variant: links to ``base``'s files, its own ONNX file named in decision.json."""
+def build_variants(base: Path, names: Sequence[str], into: Path) -> dict[str, Path]:
+    """A model directory per variant under ``into``: links to ``base``'s files, its own ONNX file named in
+    decision.json (the files made here are written under ``into``; ``base`` is only read)."""
+    base, into = base.resolve(), into.resolve()
+    into.mkdir(parents=True, exist_ok=True)
     fp32 = base / onnx_export.ONNX_FP32
     if not fp32.is_file():
-        onnx_export.export_fp32(base, fp32)
-    optimized = base / "model.opt.onnx"
+        fp32 = into / onnx_export.ONNX_FP32
+        if not fp32.is_file():
+            onnx_export.export_fp32(base, fp32)
+    optimized = into / "model.opt.onnx"
     if any(VARIANTS[n][1] for n in names) and not optimized.is_file():
         onnx_export.optimize_graph(base, fp32, optimized)
     dirs: dict[str, Path] = {}
     for name in names:
         onnx_file, optimize, per_channel = VARIANTS[name]
-        if onnx_file and per_channel is not None and not (base / onnx_file).is_file():
-            source = optimized if optimize else fp32
-            onnx_export.quantize_int8(source, base / onnx_file, per_channel=per_channel, optimized=optimize)
-        folder = base.parent / name
+        made = fp32 if onnx_file == onnx_export.ONNX_FP32 else optimized if per_channel is None else None
+        if onnx_file and per_channel is not None:
+            made = into / onnx_file
+            if not made.is_file():
+                source = optimized if optimize else fp32
+                onnx_export.quantize_int8(source, made, per_channel=per_channel, optimized=optimize)
+        folder = into / name
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir()
@@ -135,8 +171,8 @@ def build_variants(base: Path, names: Sequence[str]) -> dict[str, Path]:
                 (folder / f.name).symlink_to(f)
         decision = json.loads((base / DECISION_FILE).read_text())
         decision.pop(ONNX_KEY, None)
-        if onnx_file:
-            (folder / onnx_file).symlink_to(base / onnx_file)
+        if onnx_file and made is not None:
+            (folder / onnx_file).symlink_to(made)
             decision[ONNX_KEY] = onnx_file
         (folder / DECISION_FILE).write_text(json.dumps(decision))
         dirs[name] = folder
@@ -158,11 +194,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         base.mkdir(parents=True, exist_ok=True)
         random_head_model(base, cfg.max_seq_length, cfg.seed)
     reviews = sample_reviews(cfg.data, cfg.reviews, cfg.seed)
-    dirs = build_variants(base, names)
-    predictors = {
-        n: SentimentPredictor(
-            d, batch_size=cfg.batch_size, backend="torch" if VARIANTS[n][0] is None else "onnx"
-        )
+    dirs = build_variants(base, names, work / "variants")
+    predictors: dict[str, Any] = {
+        n: PipelineBaseline(base, cfg.batch_size, cfg.max_seq_length)
+        if n == PIPELINE
+        else SentimentPredictor(d, backend="torch" if VARIANTS[n][0] is None else "onnx")
         for n, d in dirs.items()
     }
     for p in predictors.values():  # warm-up: first-call allocations and graph preparation

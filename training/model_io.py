@@ -95,8 +95,12 @@ def read_json(model_dir: str | Path, name: str) -> dict[str, Any]:
     return data
 
 
-def load_predictor(path: str | Path, device: str = "auto", batch_size: int = 64) -> SentimentPredictor:
-    """Load a model directory or model.tar.gz for scoring (the same code SageMaker serving runs)."""
+def load_predictor(
+    path: str | Path, device: str = "auto", batch_size: int | None = None
+) -> SentimentPredictor:
+    """Load a model directory or model.tar.gz for scoring (the same code SageMaker serving runs).
+
+    ``batch_size`` None: the backend's own micro-batch size, as the endpoint serves it."""
     from training.inference import SentimentPredictor
 
     return SentimentPredictor(resolve_model_dir(path), device=device, batch_size=batch_size)
