@@ -8,7 +8,7 @@ DATA ?= ../shared/data/womens_clothing_ecommerce_reviews.csv.gz
 
 .PHONY: install demo test check lint typecheck unit functional localcloud training test-slow test-random \
         local-up local-down local-status bench-ingest bench-ingest-memory bench-put-latency bench-event-sources bench-feedback bench-serve featurize train-linear train-demo train-best \
-        bench-train install-mpnet train-best-gpu train-teacher train-serving clean
+        bench-train install-mpnet train-best-gpu train-teacher train-serving bench-model clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-training.txt training/requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -76,7 +76,7 @@ bench-feedback: install
 
 ## One review through boto3 invoke_endpoint against `reviewsense serve` (MODEL=... for another artifact).
 bench-serve: install
-	$(BIN)/python -m reviewsense.bench_serve --data $(DATA) --requests 1000 $(if $(MODEL),--model $(MODEL))
+	$(BIN)/python -m reviewsense.bench_serve --data $(DATA) --requests 1000 $(if $(MODEL),--model $(MODEL)) $(BENCH_ARGS)
 
 ## Batch scoring of the full shared dataset: `reviewsense score --batch --model` in process, and the same rows as a
 ## transform job on an in-process local cloud (MODEL=... for another artifact; default the tiny linear model).
@@ -145,6 +145,13 @@ STUDENT_ARGS := --teacher-probabilities packaged --distill-alpha 0.5 --distill-t
     --max-steps 0 --learning-rate 5e-5 --class-weighting none --seed 11 --num-hidden-layers $(STUDENT_LAYERS)
 train-serving: featurize
 	$(BIN)/python -m training.train $(STUDENT_ARGS) --model-dir $(SERVING)/model --output-data-dir $(SERVING)/output
+	$(BIN)/python -m training.serving_report --model $(SERVING)/model --out $(SERVING)/report.json
+
+## The served model's speed on this machine, side by side in one run: a plain transformers pipeline on the
+## student's fp32 weights, PyTorch, ONNX fp32 and the served int8 ONNX (1,024 real reviews, requests of 32).
+bench-model: install
+	$(BIN)/python -m training.bench_serving --model $(or $(MODEL),$(SERVING)/model) --data $(DATA) --reviews 1024 \
+	    --batch-size 32 --rounds 3 --variants transformers-pipeline,torch-fp32,onnx-fp32,onnx-int8-channel
 
 ## Training throughput: bucketed dynamic padding vs fixed 128-token padding, alternating in one run.
 bench-train: featurize

@@ -80,6 +80,27 @@ def row(name: str, seconds: list[float]) -> str:
     return f"| {name} | {len(seconds)} | " + " | ".join(f"{v:.2f}" for v in ms) + " |"
 
 
+def local_cloud_latency(reviews: list[str], requests: int, warmup: int) -> dict[str, list[float]]:
+    """The same one-review requests through the running local cloud's endpoint (whatever it serves)."""
+    from reviewsense.target import resolve
+
+    target = resolve("local")
+    client = target.client("sagemaker-runtime")
+    name = target.settings.endpoint_name
+
+    def via_local_cloud(text: str) -> None:
+        answer = client.invoke_endpoint(
+            EndpointName=name, ContentType="application/json", Body=json.dumps({"instances": [text]})
+        )
+        json.loads(answer["Body"].read())
+
+    return {
+        f"boto3 invoke_endpoint, local cloud endpoint {name}": timed(
+            via_local_cloud, reviews, requests, warmup
+        )
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--model", help="model directory or model.tar.gz (default: the tiny linear model)")
@@ -87,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
     parser.add_argument("--reviews", type=int, default=500, help="distinct real reviews to cycle through")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument(
+        "--local-cloud",
+        action="store_true",
+        help="also time the running local cloud's endpoint (after `make demo`): the same requests through "
+        "the local SageMaker runtime, its variants and data capture",
+    )
     args = parser.parse_args(argv)
 
     import boto3
@@ -132,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+    if args.local_cloud:
+        results.update(local_cloud_latency(reviews, args.requests, args.warmup))
     served = args.model or "the tiny linear model (reviewsense.localmodel)"
     print(f"model: {served}; {len(reviews)} real reviews")
     print("| one review through reviewsense serve | requests | p50 ms | p90 ms | p99 ms | mean ms |")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,30 @@ def test_aws_stages_train_for_their_epochs(stage: str) -> None:
 
 def test_the_local_demo_budget_caps_its_steps_explicitly() -> None:
     # The learning-rate schedule decays over the planned steps: a time cap alone would stop training
-    # before the rate has come down, so the demo names its 250-step budget.
+    # before the rate has come down, so the demo names its 300-step budget.
     cfg = stage_train_config("local")
-    assert plan_steps(FULL_DATASET_TRAIN_ROWS, cfg.batch_size, cfg.epochs, cfg.max_steps)[1] == 250
+    assert plan_steps(FULL_DATASET_TRAIN_ROWS, cfg.batch_size, cfg.epochs, cfg.max_steps)[1] == 300
+
+
+DEMO_CAPS = {"max_steps", "max_train_minutes", "progress_bar", "logging_steps"}
+
+
+@pytest.mark.parametrize("stage", aws_stages())
+def test_every_stage_trains_the_distilled_student_of_make_train_serving(stage: str) -> None:
+    """One recipe: AWS stages and the local demo (capped) distil the same student from the shipped teacher."""
+    from training.distill import TEACHER_FILE, resolve_teacher_path
+
+    aws, local = asdict(stage_train_config(stage)), asdict(stage_train_config("local"))
+    assert {k: v for k, v in aws.items() if k not in DEMO_CAPS} == {
+        k: v for k, v in local.items() if k not in DEMO_CAPS
+    }
+    assert resolve_teacher_path(aws["teacher_probabilities"]) == TEACHER_FILE
+    assert TEACHER_FILE.is_file() and aws["num_hidden_layers"] == 3
+    makefile = (ROOT / "Makefile").read_text()
+    for key in ("teacher-probabilities", "distill-alpha", "distill-temperature", "learning-rate", "seed"):
+        flag = f"--{key} {json.loads(stage_settings(stage).training_hyperparameters)[key]}"
+        assert flag in makefile, flag  # make train-serving's STUDENT_ARGS
+    assert "STUDENT_LAYERS ?= 3" in makefile
 
 
 @pytest.mark.parametrize("stage", aws_stages())

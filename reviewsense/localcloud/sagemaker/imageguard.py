@@ -136,13 +136,26 @@ class ImageGuard(importlib.abc.MetaPathFinder):
         if spec is None or self._own_or_interpreter(spec):
             return None  # not installed anywhere (the usual error), or not a distribution
         self._refresh_from_ledger()
-        if fullname in self.modules:
+        if fullname in self.modules or self._inside_allowed_package(spec):
             return None
         raise ModuleNotFoundError(
             f"No module named '{fullname}' (the local cloud runs this job as {self.image}, which does not "
             "have it, and nothing installed it)",
             name=fullname,
         )
+
+    def _inside_allowed_package(self, spec: importlib.machinery.ModuleSpec) -> bool:
+        """A module file inside an allowed package's folder, imported by its bare name.
+
+        (``onnxruntime.transformers`` puts its own folder on ``sys.path`` and imports ``fusion_utils``:
+        part of onnxruntime, which the image ships.)
+        """
+        origin = os.path.realpath(spec.origin or "")
+        for site_dir in self._site:
+            if _inside(origin, [site_dir]):
+                parts = os.path.relpath(origin, site_dir).split(os.sep)
+                return len(parts) > 1 and parts[0] in self.modules
+        return False
 
     def _always_allowed(self, fullname: str, path: Sequence[str] | None) -> bool:
         """Submodules, the standard library and the image's own distributions pass unchecked."""
