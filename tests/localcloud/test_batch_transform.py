@@ -49,6 +49,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         started.settings = Settings.from_env()
         localmodel.serve(started.endpoint, started.settings, ROOT, "batch-test")
         yield started
+        # moto's backends outlive this cloud in the test process: leave no endpoint of the app's name behind
+        # (the next module serving it, test_fanin_cloud.py, would find it taken)
+        started.client("sagemaker").delete_endpoint(EndpointName=started.settings.endpoint_name)
 
 
 def target(cloud: Cloud, settings: Settings | None = None) -> Target:

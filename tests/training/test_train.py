@@ -217,7 +217,7 @@ def test_a_bf16_checkpoint_trains_and_serves_in_fp32(
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from training.inference import SentimentPredictor
+    from training.inference import SentimentPredictor, TorchLogits
 
     half = tmp_path / "bf16"
     AutoModelForSequenceClassification.from_pretrained(str(tiny_model_dir)).to(
@@ -228,8 +228,8 @@ def test_a_bf16_checkpoint_trains_and_serves_in_fp32(
     saved = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "run" / "model"))
     assert saved.dtype == torch.float32 and metrics["status"] == "ok"
     saved.to(torch.bfloat16).save_pretrained(tmp_path / "run" / "model")
-    predictor = SentimentPredictor(tmp_path / "run" / "model")
-    assert predictor._model.dtype == torch.float32
+    predictor = SentimentPredictor(tmp_path / "run" / "model", backend="torch")
+    assert isinstance(predictor._logits, TorchLogits) and predictor._logits.model.dtype == torch.float32
     assert predictor.predict_proba(["love this dress"]).shape == (1, 3)
 
 
